@@ -1,0 +1,284 @@
+// Package problem is the one place where the gateway describes the answers it
+// gives itself. Every CareQ module that refuses a request returns a *Error
+// (wrapped by caddyhttp.Error); the careq_problem handler in handle_errors
+// renders it as an RFC 9457 problem document. Errors that come from Caddy's own
+// handlers (reverse_proxy, the error directive, a recovered panic) are given a
+// cause by Classify, so every edge answer carries a stable, documented type.
+package problem
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+// Cause is the stable slug of a problem type. The problem document's `type` is
+// TypeBase + the cause; dashboards use the bare cause as a label value.
+type Cause string
+
+// TypeBase prefixes every cause to form the problem document's `type` URI.
+const TypeBase = "urn:careq:problem:"
+
+// The causes the gateway answers with. The set is closed and documented in
+// modules/problem/README.md; metrics label values are drawn from it.
+const (
+	BadRequest           Cause = "bad-request"
+	Unauthorized         Cause = "unauthorized"
+	Forbidden            Cause = "forbidden"
+	RouteNotFound        Cause = "route-not-found"
+	MethodNotAllowed     Cause = "method-not-allowed"
+	RequestTooLarge      Cause = "request-too-large"
+	RateLimited          Cause = "rate-limited"
+	ClientClosedRequest  Cause = "client-closed-request"
+	InternalError        Cause = "internal-error"
+	MethodNotImplemented Cause = "method-not-implemented"
+	UpstreamUnreachable  Cause = "upstream-unreachable"
+	UpstreamBadResponse  Cause = "upstream-bad-response"
+	NoHealthyUpstream    Cause = "no-healthy-upstream"
+	QueueOwnerDown       Cause = "queue-owner-unavailable"
+	BreakerOpen          Cause = "breaker-open"
+	Shed                 Cause = "overloaded"
+	AuthUnavailable      Cause = "auth-unavailable"
+	ServiceUnavailable   Cause = "service-unavailable"
+	UpstreamTimeout      Cause = "upstream-timeout"
+	Other                Cause = "other"
+)
+
+// Error is an answer the gateway gives itself. Modules build one with New,
+// add what the client needs (headers the status calls for, extension members
+// such as the breaker's or zone's name) and return it with HandlerError.
+type Error struct {
+	// Status is the HTTP status code of the answer.
+	Status int
+	// Cause is the stable problem type.
+	Cause Cause
+	// Title is a short human summary; empty means the cause's default title.
+	Title string
+	// Detail explains this occurrence. It must never contain a secret.
+	Detail string
+	// Header holds headers the status calls for (Retry-After,
+	// WWW-Authenticate, Allow, RateLimit, …); the renderer sets them.
+	Header http.Header
+	// Extensions are extra members of the problem document, in order.
+	Extensions []Member
+	// Err is the underlying error, for logs only; it is never rendered.
+	Err error
+}
+
+// Member is one extension member of a problem document.
+type Member struct {
+	Key   string
+	Value any
+}
+
+// New returns an edge answer with the given status, cause and detail.
+func New(status int, cause Cause, detail string) *Error {
+	return &Error{Status: status, Cause: cause, Detail: detail}
+}
+
+// WithHeader adds a response header to the answer and returns e.
+func (e *Error) WithHeader(key, value string) *Error {
+	if e.Header == nil {
+		e.Header = make(http.Header, 2)
+	}
+	e.Header.Add(key, value)
+	return e
+}
+
+// With adds an extension member to the problem document and returns e.
+func (e *Error) With(key string, value any) *Error {
+	e.Extensions = append(e.Extensions, Member{Key: key, Value: value})
+	return e
+}
+
+// Wrap records the underlying error for logs and returns e.
+func (e *Error) Wrap(err error) *Error {
+	e.Err = err
+	return e
+}
+
+// Error implements error; it is what the error log shows.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(string(e.Cause))
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// HandlerError wraps e for return from a caddyhttp.MiddlewareHandler.
+func (e *Error) HandlerError() error {
+	return caddyhttp.Error(e.Status, e)
+}
+
+// TitleOf returns the default title of a cause.
+func TitleOf(c Cause) string {
+	if t, ok := titles[c]; ok {
+		return t
+	}
+	return "Error"
+}
+
+var titles = map[Cause]string{
+	BadRequest:           "Bad request",
+	Unauthorized:         "Authentication required",
+	Forbidden:            "Forbidden",
+	RouteNotFound:        "No route for this path",
+	MethodNotAllowed:     "Method not allowed on this route",
+	RequestTooLarge:      "Request body too large",
+	RateLimited:          "Rate limit exceeded",
+	ClientClosedRequest:  "Client closed the request",
+	InternalError:        "Internal gateway error",
+	MethodNotImplemented: "Method not implemented",
+	UpstreamUnreachable:  "Upstream unreachable",
+	UpstreamBadResponse:  "Upstream sent an invalid response",
+	NoHealthyUpstream:    "No healthy upstream",
+	QueueOwnerDown:       "The replica that owns this queue is unavailable",
+	BreakerOpen:          "Circuit breaker open",
+	Shed:                 "Gateway overloaded",
+	AuthUnavailable:      "Authentication temporarily unavailable",
+	ServiceUnavailable:   "Service unavailable",
+	UpstreamTimeout:      "Upstream timed out",
+	Other:                "Error",
+}
+
+// Classify returns the edge answer that err stands for. A *Error anywhere in
+// the chain is returned as is (with the handler error's status if it had
+// none); anything else, from Caddy's own handlers, is given a cause from its
+// status code and error value.
+func Classify(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	status := http.StatusInternalServerError
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		status = he.StatusCode
+	}
+	cause := causeOf(status, err)
+	return &Error{Status: status, Cause: cause, Detail: defaultDetail(cause), Err: err}
+}
+
+// CauseOf returns the cause of err without building a document; metrics use it.
+func CauseOf(err error) (status int, cause Cause) {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Status, pe.Cause
+	}
+	status = http.StatusInternalServerError
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		status = he.StatusCode
+	}
+	return status, causeOf(status, err)
+}
+
+func causeOf(status int, err error) Cause {
+	switch status {
+	case http.StatusBadRequest:
+		return BadRequest
+	case http.StatusUnauthorized:
+		return Unauthorized
+	case http.StatusForbidden:
+		return Forbidden
+	case http.StatusNotFound:
+		return RouteNotFound
+	case http.StatusMethodNotAllowed:
+		return MethodNotAllowed
+	case http.StatusRequestEntityTooLarge:
+		return RequestTooLarge
+	case http.StatusTooManyRequests:
+		return RateLimited
+	case 499:
+		return ClientClosedRequest
+	case http.StatusInternalServerError:
+		return InternalError
+	case http.StatusNotImplemented:
+		return MethodNotImplemented
+	case http.StatusBadGateway:
+		if isDialError(err) {
+			return UpstreamUnreachable
+		}
+		return UpstreamBadResponse
+	case http.StatusServiceUnavailable:
+		// reverse_proxy answers 503 "no upstreams available" when every
+		// upstream is down or unhealthy.
+		if err != nil && strings.Contains(err.Error(), "no upstreams available") {
+			return NoHealthyUpstream
+		}
+		return ServiceUnavailable
+	case http.StatusGatewayTimeout:
+		return UpstreamTimeout
+	}
+	return Other
+}
+
+// isDialError reports whether err is a failure to reach the upstream at all
+// (refused, reset or closed before a response), as opposed to a response
+// that is not valid HTTP.
+func isDialError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var de reverseproxy.DialError
+	if errors.As(err, &de) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	// A connection the backend reset, or closed before any response,
+	// is the backend being unreachable rather than answering badly.
+	msg := err.Error()
+	return strings.Contains(msg, "connection refused") ||
+		strings.Contains(msg, "connection reset") ||
+		strings.Contains(msg, "no such host") ||
+		strings.HasSuffix(msg, "EOF")
+}
+
+func defaultDetail(c Cause) string {
+	switch c {
+	case RouteNotFound:
+		return "no route of this gateway matches the request path"
+	case MethodNotAllowed:
+		return "this route does not allow the request method; see the Allow header"
+	case MethodNotImplemented:
+		return "the gateway does not recognise the request method"
+	case InternalError:
+		return "the gateway failed to handle the request; it has been logged with the request id"
+	case UpstreamUnreachable:
+		return "the backend could not be reached"
+	case UpstreamBadResponse:
+		return "the backend sent a response that is not valid HTTP"
+	case NoHealthyUpstream:
+		return "every backend of this route is marked unhealthy"
+	case UpstreamTimeout:
+		return "the backend did not answer within the route's timeout"
+	case ClientClosedRequest:
+		return "the client closed the connection before the answer"
+	case BadRequest:
+		return "the gateway could not parse the request safely"
+	case RequestTooLarge:
+		return "the request body exceeds the route's limit"
+	}
+	return "the gateway could not serve the request"
+}

@@ -1,0 +1,95 @@
+package problem
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// ContentType is the media type of every edge answer (RFC 9457).
+const ContentType = "application/problem+json"
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// Write renders e as the response: the headers e carries, Content-Type,
+// Cache-Control: no-store, the status, and the problem document with the
+// request id. HEAD requests and 1xx/204/304 statuses get no body.
+func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) error {
+	h := w.Header()
+	for k, vs := range e.Header {
+		h[k] = vs
+	}
+	h.Set("Content-Type", ContentType)
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Length")
+	h.Del("ETag")
+	h.Del("Last-Modified")
+	bp := bufPool.Get().(*[]byte)
+	body := AppendDocument((*bp)[:0], e, requestID)
+	status := e.Status
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	var err error
+	if r.Method != http.MethodHead {
+		_, err = w.Write(body)
+	}
+	*bp = body
+	bufPool.Put(bp)
+	return err
+}
+
+// AppendDocument appends the JSON problem document for e to b.
+func AppendDocument(b []byte, e *Error, requestID string) []byte {
+	title := e.Title
+	if title == "" {
+		title = TitleOf(e.Cause)
+	}
+	b = append(b, `{"type":`...)
+	b = appendString(b, TypeBase+string(e.Cause))
+	b = append(b, `,"title":`...)
+	b = appendString(b, title)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, `,"detail":`...)
+	b = appendString(b, e.Detail)
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, requestID)
+	for _, m := range e.Extensions {
+		switch m.Key {
+		case "type", "title", "status", "detail", "request_id", "":
+			continue // reserved members are never overwritten
+		}
+		v, err := json.Marshal(m.Value)
+		if err != nil {
+			continue
+		}
+		b = append(b, ',')
+		b = appendString(b, m.Key)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendString appends s as a JSON string; control characters, quotes,
+// backslashes and the HTML-sensitive <, >, & are escaped.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,30 @@
+// Package reqid carries a request's id between CareQ handlers: the
+// careq_request_id handler sets it first thing, and everything after it (the
+// problem renderer, the access log, auth and limit logs) reads it here.
+package reqid
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// VarKey is the Caddy request variable that holds the id; it is also
+// reachable as the placeholder {http.vars.careq.request_id}.
+const VarKey = "careq.request_id"
+
+// Header is the request and response header that carries the id.
+const Header = "X-Request-ID"
+
+// Get returns the request's id, or "" when no careq_request_id handler ran.
+func Get(r *http.Request) string {
+	if id, ok := caddyhttp.GetVar(r.Context(), VarKey).(string); ok {
+		return id
+	}
+	return ""
+}
+
+// Set records id as the request's id.
+func Set(r *http.Request, id string) {
+	caddyhttp.SetVar(r.Context(), VarKey, id)
+}

@@ -1,0 +1,2 @@
+// Package auth is a CareQ Gateway module.
+package auth

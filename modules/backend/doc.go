@@ -1,0 +1,2 @@
+// Package backend is a CareQ Gateway module.
+package backend

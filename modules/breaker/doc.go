@@ -1,0 +1,2 @@
+// Package breaker is a CareQ Gateway module.
+package breaker

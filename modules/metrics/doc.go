@@ -1,0 +1,2 @@
+// Package metrics is a CareQ Gateway module.
+package metrics

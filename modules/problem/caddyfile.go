@@ -1,0 +1,74 @@
+package problem
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective(moduleName, parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder(moduleName, httpcaddyfile.Before, "respond")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	p := new(Handler)
+	err := p.UnmarshalCaddyfile(h.Dispenser)
+	return p, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	careq_problem [<status> [<cause>]] {
+//		detail      <text>
+//		retry_after <seconds>
+//	}
+//
+// In handle_errors it takes no arguments: it renders the error at hand.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		n, err := strconv.Atoi(d.Val())
+		if err != nil || n < 400 || n > 599 {
+			return d.Errf("invalid status '%s': expected an HTTP error status 400-599", d.Val())
+		}
+		h.Status = n
+		if d.NextArg() {
+			h.Cause = d.Val()
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "detail":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Detail = d.Val()
+		case "retry_after":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n < 1 {
+				return d.Errf("invalid retry_after '%s': expected whole seconds, at least 1", d.Val())
+			}
+			h.RetryAfter = n
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,2 @@
+// Package queuepolicy is a CareQ Gateway module.
+package queuepolicy

@@ -1,0 +1,2 @@
+// Package ratelimit is a CareQ Gateway module.
+package ratelimit

@@ -1,0 +1,60 @@
+package requestid
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective(moduleName, parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder(moduleName, httpcaddyfile.Before, "tracing")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	careq_request_id {
+//		trust <on|off>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "trust":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			var v bool
+			switch d.Val() {
+			case "on":
+				v = true
+			case "off":
+				v = false
+			default:
+				return d.Errf("invalid trust '%s': expected on or off", d.Val())
+			}
+			if h.Trust != nil {
+				return d.Err("trust already specified")
+			}
+			h.Trust = &v
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,100 @@
+// Package requestid provides the careq_request_id handler: every request gets
+// an id that follows it to the backend, back to the client, into problem
+// documents and into the access log.
+package requestid
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/careq/gateway/internal/reqid"
+)
+
+const moduleName = "careq_request_id"
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler keeps a well-formed incoming X-Request-ID (1 to 128 characters of
+// letters, digits and - _ . : / + =) and replaces any other with a fresh id.
+// The id is set on the request to the backend and on the response, stored in
+// the placeholder {http.vars.careq.request_id}, and added to the access log as
+// `request_id`.
+type Handler struct {
+	// Trust keeps a well-formed id sent by the client. When false, every
+	// request gets a fresh id and the client's is dropped. Default: true.
+	Trust *bool `json:"trust,omitempty"`
+
+	trust bool
+	gen   *generator
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers." + moduleName,
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision fills in defaults and seeds the id generator.
+func (h *Handler) Provision(caddy.Context) error {
+	h.trust = h.Trust == nil || *h.Trust
+	h.gen = newGenerator()
+	return nil
+}
+
+// ServeHTTP sets the request id and calls the next handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	id := ""
+	if h.trust {
+		// Only the first value counts; a second X-Request-ID is dropped below.
+		if v := r.Header[reqid.Header]; len(v) > 0 && Valid(v[0]) {
+			id = v[0]
+		}
+	}
+	if id == "" {
+		id = h.gen.next()
+		r.Header[reqid.Header] = []string{id}
+	} else if len(r.Header[reqid.Header]) > 1 {
+		r.Header[reqid.Header] = r.Header[reqid.Header][:1]
+	}
+	w.Header()[reqid.Header] = []string{id}
+	reqid.Set(r, id)
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Set(zap.String("request_id", id))
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// maxLen bounds an accepted id: long enough for a UUID or a W3C trace id with
+// a prefix, short enough that logs and headers stay small.
+const maxLen = 128
+
+// Valid reports whether id is a well-formed request id: 1 to 128 characters,
+// each a letter, digit or one of - _ . : / + =.
+func Valid(id string) bool {
+	if len(id) == 0 || len(id) > maxLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':', c == '/', c == '+', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
