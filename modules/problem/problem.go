@@ -75,7 +75,7 @@ const defaultRetryAfter = 1
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	var e *edge.Error
 	if err, ok := r.Context().Value(caddyhttp.ErrorCtxKey).(error); ok && err != nil {
-		e = edge.Classify(err)
+		e = edge.Resolve(r, err)
 	} else {
 		e = edge.Classify(caddyhttp.Error(h.Status, nil))
 		if h.Cause != "" {

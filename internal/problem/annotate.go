@@ -1,0 +1,39 @@
+package problem
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// annotationKey is the request variable that holds an annotation.
+const annotationKey = "careq.problem"
+
+// Annotate attaches e to the request for a handler that cannot return it
+// itself: a reverse_proxy selection policy, say, can only return no
+// upstream, after which reverse_proxy fails with a plain 503. If the error
+// that ends the request is a plain Caddy error with e's status, Resolve
+// answers with e instead, so the client learns the real cause.
+func Annotate(r *http.Request, e *Error) {
+	caddyhttp.SetVar(r.Context(), annotationKey, e)
+}
+
+// Resolve returns the edge answer for err on request r: the *Error err
+// carries, else an annotation with the same status, else Classify(err).
+func Resolve(r *http.Request, err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	e := Classify(err)
+	if a, ok := caddyhttp.GetVar(r.Context(), annotationKey).(*Error); ok && a != nil && a.Status == e.Status {
+		if a.Err == nil {
+			c := *a
+			c.Err = err
+			return &c
+		}
+		return a
+	}
+	return e
+}
