@@ -13,8 +13,9 @@ import (
 // reachable as the placeholder {http.vars.careq.request_id}.
 const VarKey = "careq.request_id"
 
-// Header is the request and response header that carries the id.
-const Header = "X-Request-ID"
+// Header is the request and response header that carries the id, in the
+// canonical form that http.Header keys use (it travels as X-Request-Id).
+const Header = "X-Request-Id"
 
 // Get returns the request's id, or "" when no careq_request_id handler ran.
 func Get(r *http.Request) string {

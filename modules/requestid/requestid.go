@@ -50,20 +50,19 @@ func (h *Handler) Provision(caddy.Context) error {
 
 // ServeHTTP sets the request id and calls the next handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	id := ""
-	if h.trust {
-		// Only the first value counts; a second X-Request-ID is dropped below.
-		if v := r.Header[reqid.Header]; len(v) > 0 && Valid(v[0]) {
-			id = v[0]
-		}
+	in := r.Header[reqid.Header]
+	var vals []string
+	if h.trust && len(in) > 0 && Valid(in[0]) {
+		// Only the first value counts; any other is dropped.
+		vals = in[:1:1]
+	} else {
+		vals = []string{h.gen.next()}
 	}
-	if id == "" {
-		id = h.gen.next()
-		r.Header[reqid.Header] = []string{id}
-	} else if len(r.Header[reqid.Header]) > 1 {
-		r.Header[reqid.Header] = r.Header[reqid.Header][:1]
-	}
-	w.Header()[reqid.Header] = []string{id}
+	id := vals[0]
+	// One slice serves both headers: its capacity is 1, so an append by a
+	// later handler copies it rather than touching the other header.
+	r.Header[reqid.Header] = vals
+	w.Header()[reqid.Header] = vals
 	reqid.Set(r, id)
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Set(zap.String("request_id", id))

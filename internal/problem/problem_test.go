@@ -1,0 +1,144 @@
+package problem
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+func TestClassify(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		cause  Cause
+	}{
+		{"module error kept", New(429, RateLimited, "slow down").HandlerError(), 429, RateLimited},
+		{"dial error", caddyhttp.Error(502, reverseproxy.NewDialError(refused)), 502, UpstreamUnreachable},
+		{"raw refused", caddyhttp.Error(502, refused), 502, UpstreamUnreachable},
+		{"reset", caddyhttp.Error(502, errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer")), 502, UpstreamUnreachable},
+		{"garbage", caddyhttp.Error(502, errors.New(`net/http: HTTP/1.x transport connection broken: malformed HTTP response "\x00\x01"`)), 502, UpstreamBadResponse},
+		{"no upstreams", caddyhttp.Error(503, errors.New("no upstreams available")), 503, NoHealthyUpstream},
+		{"other 503", caddyhttp.Error(503, errors.New("maintenance")), 503, ServiceUnavailable},
+		{"timeout", caddyhttp.Error(504, errors.New("i/o timeout")), 504, UpstreamTimeout},
+		{"no route", caddyhttp.Error(404, nil), 404, RouteNotFound},
+		{"client gone", caddyhttp.Error(499, errors.New("context canceled")), 499, ClientClosedRequest},
+		{"panic", caddyhttp.Error(500, errors.New("panic: boom")), 500, InternalError},
+		{"plain error", errors.New("unexpected"), 500, InternalError},
+		{"teapot", caddyhttp.Error(418, nil), 418, Other},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := Classify(tt.err)
+			if e.Status != tt.status || e.Cause != tt.cause {
+				t.Errorf("Classify(%v) = %d %s, want %d %s", tt.err, e.Status, e.Cause, tt.status, tt.cause)
+			}
+			s, c := CauseOf(tt.err)
+			if s != tt.status || c != tt.cause {
+				t.Errorf("CauseOf(%v) = %d %s, want %d %s", tt.err, s, c, tt.status, tt.cause)
+			}
+			if e.Detail == "" {
+				t.Errorf("Classify(%v) has no detail", tt.err)
+			}
+		})
+	}
+}
+
+func TestWriteDocument(t *testing.T) {
+	e := New(429, RateLimited, `zone "tickets" <full>`).
+		WithHeader("Retry-After", "3").
+		With("zone", "tickets").
+		With("status", 200) // reserved: must not overwrite
+	r := httptest.NewRequest(http.MethodPost, "/api", nil)
+	w := httptest.NewRecorder()
+	w.Header().Set("ETag", `"stale"`)
+	if err := Write(w, r, e, "req-1"); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != 429 {
+		t.Fatalf("status = %d, want 429", w.Code)
+	}
+	for k, want := range map[string]string{
+		"Content-Type":  ContentType,
+		"Retry-After":   "3",
+		"Cache-Control": "no-store",
+		"ETag":          "",
+	} {
+		if got := w.Header().Get(k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, w.Body.String())
+	}
+	want := map[string]any{
+		"type": "urn:careq:problem:rate-limited", "title": "Rate limit exceeded",
+		"status": float64(429), "detail": `zone "tickets" <full>`, "request_id": "req-1", "zone": "tickets",
+	}
+	for k, v := range want {
+		if doc[k] != v {
+			t.Errorf("doc[%q] = %#v, want %#v", k, doc[k], v)
+		}
+	}
+	if len(doc) != len(want) {
+		t.Errorf("doc has members %v, want exactly %v", doc, want)
+	}
+	if strings.Contains(w.Body.String(), "<") {
+		t.Errorf("body has an unescaped '<': %s", w.Body.String())
+	}
+}
+
+func TestWriteHeadHasNoBody(t *testing.T) {
+	w := httptest.NewRecorder()
+	_ = Write(w, httptest.NewRequest(http.MethodHead, "/", nil), New(404, RouteNotFound, "x"), "id")
+	if w.Code != 404 || w.Body.Len() != 0 {
+		t.Fatalf("HEAD: status %d body %q, want 404 and no body", w.Code, w.Body.String())
+	}
+}
+
+func TestResolveAnnotation(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r = r.WithContext(contextWithVars(r))
+	Annotate(r, New(503, QueueOwnerDown, "owner down").WithHeader("Retry-After", "5"))
+	got := Resolve(r, caddyhttp.Error(503, errors.New("no upstreams available")))
+	if got.Cause != QueueOwnerDown || got.Header.Get("Retry-After") != "5" {
+		t.Fatalf("Resolve with annotation = %s %v, want queue-owner-unavailable with Retry-After", got.Cause, got.Header)
+	}
+	// An error of another status is not explained by the annotation.
+	if got := Resolve(r, caddyhttp.Error(504, errors.New("timeout"))); got.Cause != UpstreamTimeout {
+		t.Fatalf("Resolve(504) = %s, want upstream-timeout", got.Cause)
+	}
+}
+
+func contextWithVars(r *http.Request) context.Context {
+	return context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{})
+}
+
+func FuzzAppendDocument(f *testing.F) {
+	f.Add("detail", "id-1", "zone", "tickets")
+	f.Add("\x00\"\\<>&\u2028", "", "", "")
+	f.Fuzz(func(t *testing.T, detail, id, key, val string) {
+		e := New(503, BreakerOpen, detail).With(key, val)
+		b := AppendDocument(nil, e, id)
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("document is not JSON: %v\n%q", err, b)
+		}
+		if doc["status"] != float64(503) || doc["type"] != TypeBase+string(BreakerOpen) {
+			t.Fatalf("reserved members overwritten: %v", doc)
+		}
+		_ = fmt.Sprint(doc)
+	})
+}

@@ -1,0 +1,177 @@
+package requestid
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/adapttest"
+	"github.com/careq/gateway/internal/reqid"
+)
+
+func TestValid(t *testing.T) {
+	tests := []struct {
+		name string
+		id   string
+		want bool
+	}{
+		{"uuid", "3f2504e0-4f89-11d3-9a0c-0305e82c3301", true},
+		{"traceparent-ish", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true},
+		{"base64ish", "abc+/=._:", true},
+		{"empty", "", false},
+		{"space", "a b", false},
+		{"newline", "a\nb", false},
+		{"quote", `a"b`, false},
+		{"non-ascii", "caf\u00e9", false},
+		{"max length", strings.Repeat("a", 128), true},
+		{"too long", strings.Repeat("a", 129), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Valid(tt.id); got != tt.want {
+				t.Errorf("Valid(%q) = %v, want %v", tt.id, got, tt.want)
+			}
+		})
+	}
+}
+
+// serve runs h on a request carrying the given X-Request-ID values and
+// returns the id the next handler saw, the response header and the var.
+func serve(t *testing.T, h *Handler, in ...string) (seen []string, resp string, v string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, id := range in {
+		r.Header.Add(reqid.Header, id)
+	}
+	ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{})
+	ctx = context.WithValue(ctx, caddyhttp.ExtraLogFieldsCtxKey, new(caddyhttp.ExtraLogFields))
+	r = r.WithContext(ctx)
+	w := httptest.NewRecorder()
+	next := caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		seen = r.Header.Values(reqid.Header)
+		v = reqid.Get(r)
+		return nil
+	})
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		t.Fatal(err)
+	}
+	return seen, w.Header().Get(reqid.Header), v
+}
+
+func TestServeHTTP(t *testing.T) {
+	h := new(Handler)
+	if err := h.Provision(caddyCtx()); err != nil {
+		t.Fatal(err)
+	}
+	// A well-formed id is kept, sent on and returned.
+	seen, resp, v := serve(t, h, "kiosk-17.req-42")
+	if len(seen) != 1 || seen[0] != "kiosk-17.req-42" || resp != seen[0] || v != seen[0] {
+		t.Errorf("well-formed id: backend saw %q, client got %q, var %q; want it kept", seen, resp, v)
+	}
+	// A malformed one is replaced everywhere.
+	seen, resp, v = serve(t, h, "bad id\x7f")
+	if len(seen) != 1 || !Valid(seen[0]) || seen[0] == "bad id\x7f" || resp != seen[0] || v != seen[0] {
+		t.Errorf("malformed id: backend saw %q, client got %q, var %q; want one fresh id", seen, resp, v)
+	}
+	// A second value is dropped.
+	seen, _, _ = serve(t, h, "first", "second")
+	if len(seen) != 1 || seen[0] != "first" {
+		t.Errorf("two ids: backend saw %q, want only the first", seen)
+	}
+	// Without trust, the client's id is never kept.
+	off := false
+	h2 := &Handler{Trust: &off}
+	_ = h2.Provision(caddyCtx())
+	seen, _, _ = serve(t, h2, "kiosk-17")
+	if seen[0] == "kiosk-17" {
+		t.Errorf("trust off: client id kept")
+	}
+}
+
+func TestGeneratedIDsAreUnique(t *testing.T) {
+	g := newGenerator()
+	seen := make(map[string]bool, 10000)
+	for range 10000 {
+		id := g.next()
+		if seen[id] || !Valid(id) || len(id) != 33 {
+			t.Fatalf("generated id %q duplicate=%v valid=%v", id, seen[id], Valid(id))
+		}
+		seen[id] = true
+	}
+	if newGenerator().next()[:16] == g.next()[:16] {
+		t.Errorf("two generators drew the same prefix")
+	}
+}
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantErr string
+	}{
+		{"bare", `careq_request_id`, ""},
+		{"trust off", "careq_request_id {\n trust off\n}", ""},
+		{"argument", `careq_request_id x`, "wrong argument count"},
+		{"bad trust", "careq_request_id {\n trust maybe\n}", "invalid trust 'maybe'"},
+		{"twice", "careq_request_id {\n trust on\n trust off\n}", "trust already specified"},
+		{"unknown", "careq_request_id {\n header X\n}", "unrecognized subdirective 'header'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := new(Handler).UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.in))
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("UnmarshalCaddyfile(%q) = %v", tt.in, err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("UnmarshalCaddyfile(%q) = %v, want error containing %q", tt.in, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestAdapt(t *testing.T) { adapttest.Run(t, "testdata/adapt") }
+
+func FuzzValid(f *testing.F) {
+	for _, s := range []string{"", "abc", "a b", strings.Repeat("x", 129), "caf\u00e9", "00-ab-01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if !Valid(id) {
+			return
+		}
+		// Anything accepted is safe to echo in a header and a log line.
+		if len(id) > maxLen || strings.ContainsAny(id, " \t\r\n\"\\<>,;") {
+			t.Fatalf("Valid(%q) accepted an unsafe id", id)
+		}
+	})
+}
+
+func BenchmarkServeHTTP(b *testing.B) {
+	h := new(Handler)
+	_ = h.Provision(caddyCtx())
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	ctx := context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{})
+	r = r.WithContext(ctx)
+	w := httptest.NewRecorder()
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	b.Run("generated", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			delete(r.Header, reqid.Header)
+			_ = h.ServeHTTP(w, r, next)
+		}
+	})
+	b.Run("kept", func(b *testing.B) {
+		b.ReportAllocs()
+		in := []string{"kiosk-17.req-42"}
+		for b.Loop() {
+			r.Header[reqid.Header] = in
+			_ = h.ServeHTTP(w, r, next)
+		}
+	})
+}
