@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The two cores are split so that the gateway under test owns one and
+// everything else (wrk, the backends) shares the other; see bench/README.md.
+const (
+	gatewayCPU = "0"
+	loadCPU    = "1"
+)
+
+// lab holds the processes of one benchmark run.
+type lab struct {
+	root, out string
+	procs     []*exec.Cmd
+}
+
+func (l *lab) goBuild(out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = l.root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building %s: %w", pkg, err)
+	}
+	return nil
+}
+
+// addr returns a loopback address whose port was free a moment ago.
+func (l *lab) addr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs a program pinned to cpu (when taskset exists) with env added.
+func (l *lab) start(name string, env []string, cpu string, prog string, args ...string) error {
+	var cmd *exec.Cmd
+	if ts, err := exec.LookPath("taskset"); err == nil {
+		cmd = exec.Command(ts, append([]string{"-c", cpu, prog}, args...)...)
+	} else {
+		cmd = exec.Command(prog, args...)
+	}
+	cmd.Dir = l.root
+	cmd.Env = append(os.Environ(), env...)
+	log, err := os.Create(filepath.Join(l.out, strings.NewReplacer(" ", "-", ":", "_").Replace(name)+".log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	l.procs = append(l.procs, cmd)
+	return nil
+}
+
+func (l *lab) stopAll() {
+	for _, c := range l.procs {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+	}
+	for _, c := range l.procs {
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// gateway starts careq-gateway on config with its own admin port, pinned to
+// the gateway CPU with GOMAXPROCS=1, and returns its address once it listens.
+func (l *lab) gateway(bin, name, config, backendA, backendB string, extra []string) (string, error) {
+	env := append([]string{
+		"BENCH_BACKEND_A=" + backendA,
+		"BENCH_BACKEND_B=" + backendB,
+		"BENCH_RL_ZONE=" + name,
+		"BENCH_RL_RATE=100000000/s",
+		"BENCH_RL_BURST=100000000",
+	}, extra...)
+	return l.gatewayAt(bin, name, config, l.addr(), env)
+}
+
+// gatewayAt is gateway with a given admin address and environment.
+func (l *lab) gatewayAt(bin, name, config, admin string, extra []string) (string, error) {
+	addr := l.addr()
+	env := append([]string{
+		"GOMAXPROCS=1",
+		"BENCH_GATEWAY=" + addr,
+		"BENCH_ADMIN=" + admin,
+		"XDG_CONFIG_HOME=" + l.out,
+		"XDG_DATA_HOME=" + l.out,
+	}, extra...)
+	cfg := filepath.Join(l.root, "bench", "configs", config)
+	if err := l.start("gateway "+name, env, gatewayCPU, bin, "run", "--config", cfg, "--adapter", "caddyfile"); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return addr, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "", fmt.Errorf("gateway %s did not listen on %s; see bench/out/gateway-%s.log", name, addr, name)
+}
+
+// mintToken asks the gateway binary for a development token.
+func (l *lab) mintToken(bin string) (string, error) {
+	cmd := exec.Command(bin, "token",
+		"--key", "config/dev/jwt-es256.key",
+		"--sub", "bench-kiosk",
+		"--scopes", "queue:read queue:write",
+		"--issuer", "careq-auth", "--audience", "careq-api",
+		"--ttl", "2h")
+	cmd.Dir = l.root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("minting a token: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func request(url string, headers []string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// warm sends n requests, whatever they are answered.
+func warm(url string, headers []string, n int) error {
+	for range n {
+		if _, err := request(url, headers); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check makes sure a scenario is answered as it should be before it is timed.
+func check(s *scenario) error {
+	code, err := request(s.url, s.headers)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	if code != s.want {
+		return fmt.Errorf("%s: answered %d, want %d; see bench/out/*.log", s.name, code, s.want)
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+// Command runner is the CareQ Gateway benchmark: it starts a fast backend,
+// a gateway with a bare reverse_proxy and a gateway with the whole CareQ
+// chain, all on loopback, and measures them with wrk in interleaved rounds
+// (A B C A B C …), then the answers the gateway refuses itself. It prints
+// requests per second and p50/p99 latency (median over rounds) and the
+// ratios that matter. See bench/README.md.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+func main() {
+	rounds := flag.Int("rounds", 3, "interleaved rounds of every scenario")
+	duration := flag.Duration("duration", 10*time.Second, "length of one wrk run")
+	conns := flag.Int("conns", 32, "wrk connections")
+	smoke := flag.Bool("smoke", false, "one short round of everything, to prove the script works (numbers mean nothing)")
+	memory := flag.Int("memory", 0, "instead of the throughput run, measure the resident size with this many distinct keys and tokens")
+	flag.Parse()
+	if *memory > 0 {
+		if err := memoryRun(*memory); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *smoke {
+		*rounds, *duration, *conns = 1, time.Second, 8
+	}
+	if err := run(*rounds, *duration, *conns); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// A scenario is one target of the load generator.
+type scenario struct {
+	name    string
+	url     string
+	headers []string
+	// want is the status every answer must have (checked once before the
+	// measured runs); the run is void otherwise.
+	want    int
+	results []result
+}
+
+func run(rounds int, duration time.Duration, conns int) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(root, "bench", "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	l := &lab{root: root, out: out}
+	defer l.stopAll()
+
+	fmt.Fprintln(os.Stderr, "building careq-gateway and the backend…")
+	gw := filepath.Join(out, "careq-gateway")
+	be := filepath.Join(out, "backend")
+	if err := l.goBuild(gw, "./cmd/careq-gateway"); err != nil {
+		return err
+	}
+	if err := l.goBuild(be, "./bench/backend"); err != nil {
+		return err
+	}
+
+	backendA, backendB := l.addr(), l.addr()
+	for _, a := range []string{backendA, backendB} {
+		if err := l.start("backend "+a, nil, loadCPU, be, "-addr", a); err != nil {
+			return err
+		}
+	}
+	token, err := l.mintToken(gw)
+	if err != nil {
+		return err
+	}
+
+	bare, err := l.gateway(gw, "bare", "bare.Caddyfile", backendA, backendB, nil)
+	if err != nil {
+		return err
+	}
+	full, err := l.gateway(gw, "full", "full.Caddyfile", backendA, backendB, nil)
+	if err != nil {
+		return err
+	}
+	limited, err := l.gateway(gw, "limited", "full.Caddyfile", backendA, backendB,
+		[]string{"BENCH_RL_RATE=1/h", "BENCH_RL_BURST=1"})
+	if err != nil {
+		return err
+	}
+	dead := l.addr() // nothing listens here: the breaker trips and stays open
+	open, err := l.gateway(gw, "breaker-open", "full.Caddyfile", dead, dead, nil)
+	if err != nil {
+		return err
+	}
+
+	path := "/api/v1/queues/q1/tickets"
+	auth := []string{"Authorization: Bearer " + token}
+	proxied := []*scenario{
+		{name: "1 backend direct", url: "http://" + backendA + path, want: 200},
+		{name: "2 bare reverse_proxy", url: "http://" + bare + path, want: 200},
+		{name: "3 full CareQ chain", url: "http://" + full + path, headers: auth, want: 200},
+	}
+	refused := []*scenario{
+		{name: "401 no token", url: "http://" + full + path, want: 401},
+		{name: "429 over the limit", url: "http://" + limited + path, headers: auth, want: 429},
+		{name: "503 breaker open", url: "http://" + open + path, headers: auth, want: 503},
+	}
+	// Bring each refusing gateway into its state: spend the one-token
+	// burst; trip the breaker (5 failures to a dead backend).
+	if err := warm("http://"+limited+path, auth, 2); err != nil {
+		return err
+	}
+	if err := warm("http://"+open+path, auth, 6); err != nil {
+		return err
+	}
+	all := append(append([]*scenario{}, proxied...), refused...)
+	for _, s := range all {
+		if err := check(s); err != nil {
+			return err
+		}
+	}
+
+	for r := 1; r <= rounds; r++ {
+		for _, s := range all {
+			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", r, rounds, s.name)
+			res, err := wrk(s, duration, conns)
+			if err != nil {
+				return err
+			}
+			s.results = append(s.results, res)
+		}
+	}
+	report(os.Stdout, proxied, refused, rounds, duration, conns)
+	return nil
+}
+
+// result is one wrk run.
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	non2xx   int
+	total    int
+}
+
+// median returns the median of xs (the lower middle for an even count).
+func median[T float64 | time.Duration](xs []T) T {
+	s := append([]T(nil), xs...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)/2]
+}
+
+func (s *scenario) medians() (rps float64, p50, p99 time.Duration) {
+	var r []float64
+	var a, b []time.Duration
+	for _, x := range s.results {
+		r, a, b = append(r, x.rps), append(a, x.p50), append(b, x.p99)
+	}
+	return median(r), median(a), median(b)
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the repository: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("run the benchmark from inside the repository")
+	}
+	return filepath.Dir(mod), nil
+}

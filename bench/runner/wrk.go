@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	rpsLine     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	pctLine     = regexp.MustCompile(`(?m)^\s+(50|99)\.000%\s+([0-9.]+)(us|ms|s)\s*$`)
+	pctLineOld  = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	non2xxLine  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	totalLine   = regexp.MustCompile(`(\d+) requests in`)
+	socketError = regexp.MustCompile(`Socket errors: .*`)
+)
+
+// wrk runs one measurement of s with one wrk thread pinned to the load CPU.
+func wrk(s *scenario, d time.Duration, conns int) (result, error) {
+	args := []string{"-c", loadCPU, "wrk", "-t1", "-c" + strconv.Itoa(conns),
+		"-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
+	for _, h := range s.headers {
+		args = append(args, "-H", h)
+	}
+	args = append(args, s.url)
+	out, err := exec.Command("taskset", args...).CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk %s: %w\n%s", s.name, err, out)
+	}
+	r, err := parseWrk(string(out))
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", s.name, err)
+	}
+	// A run that was not answered as the scenario says is void: a proxied
+	// scenario must see only 2xx, a refusing one only refusals.
+	if (s.want < 300 && r.non2xx != 0) || (s.want >= 300 && r.non2xx != r.total) {
+		return r, fmt.Errorf("%s: %d of %d answers were not %d:\n%s", s.name, r.non2xx, r.total, s.want, out)
+	}
+	return r, nil
+}
+
+func parseWrk(out string) (result, error) {
+	var r result
+	m := rpsLine.FindStringSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	pcts := pctLine.FindAllStringSubmatch(out, -1)
+	if len(pcts) == 0 {
+		pcts = pctLineOld.FindAllStringSubmatch(out, -1)
+	}
+	for _, p := range pcts {
+		v, _ := strconv.ParseFloat(p[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[p[3]]
+		d := time.Duration(v * float64(unit))
+		if p[1] == "50" {
+			r.p50 = d
+		} else {
+			r.p99 = d
+		}
+	}
+	if r.p50 == 0 || r.p99 == 0 {
+		return r, fmt.Errorf("no latency percentiles in wrk output:\n%s", out)
+	}
+	if m := totalLine.FindStringSubmatch(out); m != nil {
+		r.total, _ = strconv.Atoi(m[1])
+	}
+	if m := non2xxLine.FindStringSubmatch(out); m != nil {
+		r.non2xx, _ = strconv.Atoi(m[1])
+	}
+	if socketError.MatchString(out) {
+		return r, fmt.Errorf("wrk saw socket errors:\n%s", out)
+	}
+	return r, nil
+}
+
+func report(w io.Writer, proxied, refused []*scenario, rounds int, d time.Duration, conns int) {
+	fmt.Fprintf(w, "\nCareQ Gateway benchmark: %d rounds of %s per scenario, wrk -t1 -c%d, gateway on CPU %s (GOMAXPROCS=1), wrk and backends on CPU %s\n\n",
+		rounds, d, conns, gatewayCPU, loadCPU)
+	fmt.Fprintf(w, "%-24s %12s %10s %10s\n", "scenario (median)", "req/s", "p50", "p99")
+	fmt.Fprintln(w, strings.Repeat("-", 60))
+	row := func(s *scenario) (float64, time.Duration) {
+		rps, p50, p99 := s.medians()
+		fmt.Fprintf(w, "%-24s %12.0f %10s %10s\n", s.name, rps, p50.Round(time.Microsecond), p99.Round(time.Microsecond))
+		return rps, p99
+	}
+	direct, _ := row(proxied[0])
+	bare, bareP99 := row(proxied[1])
+	full, fullP99 := row(proxied[2])
+	var refusedRPS []float64
+	for _, s := range refused {
+		r, _ := row(s)
+		refusedRPS = append(refusedRPS, r)
+	}
+	fmt.Fprintln(w, strings.Repeat("-", 60))
+	fmt.Fprintf(w, "full chain / bare (throughput)   %6.3f   (bar: >= 0.90)\n", full/bare)
+	fmt.Fprintf(w, "full chain / bare (p99)          %6.3f   (bar: <= 1.15)\n", float64(fullP99)/float64(bareP99))
+	fmt.Fprintf(w, "bare / backend direct            %6.3f\n", bare/direct)
+	for i, s := range refused {
+		fmt.Fprintf(w, "%-24s / full chain  %6.2fx  (bar: >= 2)\n", s.name, refusedRPS[i]/full)
+	}
+}
