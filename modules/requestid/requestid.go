@@ -19,18 +19,26 @@ func init() {
 	caddy.RegisterModule(Handler{})
 }
 
-// Handler keeps a well-formed incoming X-Request-ID (1 to 128 characters of
+// Handler opens the CareQ edge of a site; put it first. It keeps a
+// well-formed incoming X-Request-ID (1 to 128 characters of
 // letters, digits and - _ . : / + =) and replaces any other with a fresh id.
 // The id is set on the request to the backend and on the response, stored in
 // the placeholder {http.vars.careq.request_id}, and added to the access log as
 // `request_id`.
+//
+// It also guards every later handler: a panic is logged with its stack and
+// the request id, and answered 500 internal-error (rendered by careq_problem)
+// while the process and every other request carry on. Caddy's own deliberate
+// abort (http.ErrAbortHandler, used by reverse_proxy to cut a broken stream)
+// is passed on untouched.
 type Handler struct {
 	// Trust keeps a well-formed id sent by the client. When false, every
 	// request gets a fresh id and the client's is dropped. Default: true.
 	Trust *bool `json:"trust,omitempty"`
 
-	trust bool
-	gen   *generator
+	trust  bool
+	gen    *generator
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -42,14 +50,15 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision fills in defaults and seeds the id generator.
-func (h *Handler) Provision(caddy.Context) error {
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
 	h.trust = h.Trust == nil || *h.Trust
 	h.gen = newGenerator()
 	return nil
 }
 
 // ServeHTTP sets the request id and calls the next handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	in := r.Header[reqid.Header]
 	var vals []string
 	if h.trust && len(in) > 0 && Valid(in[0]) {
@@ -67,6 +76,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Set(zap.String("request_id", id))
 	}
+	defer h.recoverPanic(r, id, &err)
 	return next.ServeHTTP(w, r)
 }
 

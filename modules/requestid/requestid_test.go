@@ -2,6 +2,7 @@ package requestid
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -174,4 +175,29 @@ func BenchmarkServeHTTP(b *testing.B) {
 			_ = h.ServeHTTP(w, r, next)
 		}
 	})
+}
+
+func TestPanicBecomes500(t *testing.T) {
+	h := new(Handler)
+	_ = h.Provision(caddyCtx())
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+	err := h.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		var m map[string]int
+		m["boom"]++ // a real bug: write to a nil map
+		return nil
+	}))
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) || he.StatusCode != 500 {
+		t.Fatalf("panic returned %v, want a 500 handler error", err)
+	}
+	// A deliberate abort is not swallowed.
+	defer func() {
+		if rec := recover(); rec != http.ErrAbortHandler {
+			t.Fatalf("recovered %v, want http.ErrAbortHandler passed on", rec)
+		}
+	}()
+	_ = h.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		panic(http.ErrAbortHandler)
+	}))
 }
