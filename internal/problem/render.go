@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -19,6 +20,15 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) e
 	h := w.Header()
 	for k, vs := range e.Header {
 		h[k] = vs
+	}
+	if AwaitsBody(r) {
+		// The client waits for 100 Continue before it sends its body, and
+		// the gateway refuses without reading it. Caddy wraps the request
+		// body, which hides Expect from net/http: it would wait for the
+		// body to discard it before answering, and the client would wait
+		// for a 100 that never comes. Closing the connection after the
+		// answer is what RFC 9110 §10.1.1 allows for a body not read.
+		h.Set("Connection", "close")
 	}
 	h.Set("Content-Type", ContentType)
 	h.Set("Cache-Control", "no-store")
@@ -40,6 +50,20 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) e
 	*bp = body
 	bufPool.Put(bp)
 	return err
+}
+
+// AwaitsBody reports whether r is an HTTP/1 request whose client sent
+// Expect: 100-continue and has not been asked for its body yet.
+func AwaitsBody(r *http.Request) bool {
+	if r.ProtoMajor != 1 || r.ContentLength == 0 {
+		return false
+	}
+	for _, v := range r.Header["Expect"] {
+		if strings.EqualFold(v, "100-continue") {
+			return true
+		}
+	}
+	return false
 }
 
 // AppendDocument appends the JSON problem document for e to b.
