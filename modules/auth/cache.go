@@ -1,0 +1,113 @@
+package auth
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+)
+
+// Token cache sizing. The cap bounds memory whatever clients send (about
+// 1 KiB per entry with the token itself); shards keep lock contention low
+// on many cores.
+const (
+	cacheShards     = 64
+	cacheMaxEntries = 16384
+	cachePerShard   = cacheMaxEntries / cacheShards
+)
+
+// tokenCache remembers verified tokens until they expire, so a token's
+// signature is checked once. It is keyed by the token string itself: a
+// token that differs in any byte is a different entry and is verified
+// afresh. Each shard has its own lock; there is no global one.
+type tokenCache struct {
+	seed   maphash.Seed
+	shards [cacheShards]cacheShard
+	size   atomic.Int64
+	onSize func(delta int) // gauge updates
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[string]*identity
+	_  [32]byte // keep shards' locks on separate cache lines
+}
+
+func newTokenCache(onSize func(int)) *tokenCache {
+	c := &tokenCache{seed: maphash.MakeSeed(), onSize: onSize}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*identity)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(token string) *cacheShard {
+	return &c.shards[maphash.String(c.seed, token)%cacheShards]
+}
+
+// get returns the identity of a token verified earlier that is still valid
+// at nowNano (unix nanoseconds), or nil.
+func (c *tokenCache) get(token string, nowNano int64) *identity {
+	s := c.shard(token)
+	s.mu.RLock()
+	id := s.m[token]
+	s.mu.RUnlock()
+	if id == nil || nowNano > id.expires {
+		return nil
+	}
+	return id
+}
+
+// put stores a verified token. A full shard first drops its expired
+// entries, then, if still full, an arbitrary one (map order is random).
+func (c *tokenCache) put(token string, id *identity, nowNano int64) {
+	s := c.shard(token)
+	delta := 0
+	s.mu.Lock()
+	if _, ok := s.m[token]; !ok {
+		if len(s.m) >= cachePerShard {
+			for k, v := range s.m {
+				if nowNano > v.expires {
+					delete(s.m, k)
+					delta--
+				}
+			}
+			if len(s.m) >= cachePerShard {
+				for k := range s.m {
+					delete(s.m, k)
+					delta--
+					break
+				}
+			}
+		}
+		delta++
+	}
+	s.m[token] = id
+	s.mu.Unlock()
+	c.add(delta)
+}
+
+// clear drops every entry (Cleanup), keeping the gauge right.
+func (c *tokenCache) clear() {
+	delta := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		delta -= len(s.m)
+		clear(s.m)
+		s.mu.Unlock()
+	}
+	c.add(delta)
+}
+
+func (c *tokenCache) add(delta int) {
+	if delta == 0 {
+		return
+	}
+	c.size.Add(int64(delta))
+	if c.onSize != nil {
+		c.onSize(delta)
+	}
+}
+
+// len returns the number of entries.
+func (c *tokenCache) len() int { return int(c.size.Load()) }

@@ -1,0 +1,242 @@
+package auth
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective(moduleName, parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder(moduleName, httpcaddyfile.Before, "basic_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	careq_auth {
+//		jwt {
+//			secret     <secret>          # HMAC, e.g. {env.CAREQ_JWT_SECRET}; or
+//			key_file   <pem-public-key>  # RSA, ECDSA or Ed25519; or
+//			jwks_url   <url>
+//			jwks_refresh_interval <duration>
+//			algorithms <alg...>
+//			issuer     <iss>
+//			audience   <aud>
+//			leeway     <duration>
+//			user_claim   <claim>
+//			scopes_claim <claim>
+//		}
+//		api_key {
+//			header <name>
+//			file   <path>
+//		}
+//		require <scope...> [on <method...>]
+//		optional
+//		deny <cidr...>
+//		realm <realm>
+//		forward_authorization
+//		header_user   <name>
+//		header_scopes <name>
+//		websocket_query_param <name>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "jwt":
+			if h.JWT != nil {
+				return d.Err("jwt already specified")
+			}
+			h.JWT = new(JWTConfig)
+			if err := h.JWT.unmarshal(d); err != nil {
+				return err
+			}
+		case "api_key":
+			if h.APIKey != nil {
+				return d.Err("api_key already specified")
+			}
+			h.APIKey = new(APIKeyConfig)
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				var err error
+				switch d.Val() {
+				case "header":
+					err = oneArg(d, &h.APIKey.Header)
+				case "file":
+					err = oneArg(d, &h.APIKey.File)
+				default:
+					err = d.Errf("unrecognized subdirective '%s'", d.Val())
+				}
+				if err != nil {
+					return err
+				}
+			}
+		case "require":
+			var rule Rule
+			onMethods := false
+			for d.NextArg() {
+				switch {
+				case d.Val() == "on" && !onMethods:
+					onMethods = true
+				case onMethods:
+					if methodSlot(d.Val()) == slotOther {
+						return d.Errf("invalid method '%s': expected GET HEAD POST PUT PATCH DELETE OPTIONS TRACE or CONNECT", d.Val())
+					}
+					rule.Methods = append(rule.Methods, d.Val())
+				default:
+					if !validScope(d.Val()) {
+						return d.Errf("invalid scope '%s': no spaces, quotes or backslashes", d.Val())
+					}
+					rule.Scopes = append(rule.Scopes, d.Val())
+				}
+			}
+			if len(rule.Scopes) == 0 || (onMethods && len(rule.Methods) == 0) {
+				return d.ArgErr()
+			}
+			h.Require = append(h.Require, rule)
+		case "optional":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Optional = true
+		case "forward_authorization":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.ForwardAuthorization = true
+		case "deny":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, a := range args {
+				if _, err := parsePrefix(a); err != nil {
+					return d.Errf("invalid deny range '%s': %v", a, err)
+				}
+			}
+			h.Deny = append(h.Deny, args...)
+		case "realm":
+			if err := oneArg(d, &h.Realm); err != nil {
+				return err
+			}
+		case "header_user":
+			if err := oneArg(d, &h.HeaderUser); err != nil {
+				return err
+			}
+		case "header_scopes":
+			if err := oneArg(d, &h.HeaderScopes); err != nil {
+				return err
+			}
+		case "websocket_query_param":
+			if err := oneArg(d, &h.WebSocketQueryParam); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+func (c *JWTConfig) unmarshal(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "secret":
+			err = oneArg(d, &c.Secret)
+		case "key_file":
+			err = oneArg(d, &c.KeyFile)
+		case "jwks_url":
+			err = oneArg(d, &c.JWKSURL)
+		case "issuer":
+			err = oneArg(d, &c.Issuer)
+		case "audience":
+			err = oneArg(d, &c.Audience)
+		case "user_claim":
+			err = oneArg(d, &c.UserClaim)
+		case "scopes_claim":
+			err = oneArg(d, &c.ScopesClaim)
+		case "leeway":
+			err = durationArg(d, &c.Leeway)
+		case "jwks_refresh_interval":
+			err = durationArg(d, &c.JWKSRefreshInterval)
+		case "algorithms":
+			if c.Algorithms != nil {
+				return d.Err("algorithms already specified")
+			}
+			c.Algorithms = d.RemainingArgs()
+			if len(c.Algorithms) == 0 {
+				return d.ArgErr()
+			}
+			for _, a := range c.Algorithms {
+				if _, ok := algorithms[a]; !ok {
+					return d.Errf("invalid algorithm '%s': not one the gateway verifies ('none' never is)", a)
+				}
+			}
+		default:
+			err = d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oneArg reads the single argument of the current subdirective into dst,
+// refusing a second occurrence.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	if *dst != "" {
+		return d.Errf("%s already specified", name)
+	}
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// durationArg is oneArg for a duration.
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	if *dst != 0 {
+		return d.Errf("%s already specified", name)
+	}
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	v, err := caddy.ParseDuration(d.Val())
+	if err != nil {
+		return d.Errf("invalid %s '%s': %v", name, d.Val(), err)
+	}
+	if v < 0 {
+		return d.Errf("invalid %s '%s': must not be negative", name, d.Val())
+	}
+	*dst = caddy.Duration(v)
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

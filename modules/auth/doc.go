@@ -1,2 +1,0 @@
-// Package auth is a CareQ Gateway module.
-package auth

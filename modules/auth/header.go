@@ -1,0 +1,66 @@
+package auth
+
+import "strings"
+
+// parseAuthorization reads an Authorization header value (RFC 9110 §11.4,
+// RFC 6750 §2.1). It returns the bearer token when the value is
+// `Bearer <token68>`; otherwise ok is false and r says why:
+//
+//   - malformedAuthorization (answered 400 invalid_request): the value is
+//     not `<scheme> <credentials>` at all, or a Bearer credential is missing
+//     or is not a token68;
+//   - unsupportedScheme (answered 401 with a Bearer challenge): a well-formed
+//     credential of another scheme (Basic, Digest, …).
+func parseAuthorization(v string) (token string, r reason, ok bool) {
+	scheme, rest, hasRest := strings.Cut(v, " ")
+	if scheme == "" || !isToken(scheme) {
+		return "", malformedAuthorization, false
+	}
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", unsupportedScheme, false
+	}
+	if !hasRest {
+		return "", malformedAuthorization, false
+	}
+	token = strings.TrimLeft(rest, " ")
+	if !isToken68(token) {
+		return "", malformedAuthorization, false
+	}
+	return token, 0, true
+}
+
+// isToken reports whether s is an RFC 9110 token (tchar+).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isToken68 reports whether s is an RFC 9110 token68: 1*( ALPHA / DIGIT /
+// "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isToken68(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,295 @@
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Fixed limits of the JWKS client.
+const (
+	// jwksMaxBody bounds a key set document; real ones are a few KiB.
+	jwksMaxBody = 1 << 20
+	// jwksMaxKeys bounds the keys kept, and so the work a token without a
+	// kid can cause.
+	jwksMaxKeys = 64
+	// jwksFetchTimeout bounds one fetch; requests waiting on it wait no longer.
+	jwksFetchTimeout = 5 * time.Second
+	// jwksErrorRetry is how soon a failed fetch may be tried again when the
+	// refresh interval is longer: a key server that comes back is noticed
+	// quickly, yet is asked at most once per this period.
+	jwksErrorRetry = 5 * time.Second
+)
+
+// jwks holds the keys of a JSON Web Key Set and refreshes them. Lookups read
+// an immutable snapshot (no lock). A refresh is made at most once per
+// interval (jwksErrorRetry after a failure, if shorter), whatever asks for it;
+// callers that ask while one is under way wait for that one.
+type jwks struct {
+	url      string
+	interval time.Duration
+	client   *http.Client
+	onFetch  func(ok bool, err error) // metrics and logs
+
+	set atomic.Pointer[[]*verKey]
+
+	mu          sync.Mutex
+	inflight    chan struct{} // closed when the fetch under way ends; guarded by mu
+	nextAllowed time.Time     // guarded by mu
+	healthy     atomic.Bool   // the last fetch succeeded
+}
+
+func newJWKS(url string, interval time.Duration, onFetch func(bool, error)) *jwks {
+	j := &jwks{
+		url:      url,
+		interval: interval,
+		client:   &http.Client{Timeout: jwksFetchTimeout},
+		onFetch:  onFetch,
+	}
+	empty := []*verKey{}
+	j.set.Store(&empty)
+	return j
+}
+
+// find implements keySource.
+func (j *jwks) find(kid, alg string, info algInfo) (key *verKey, kidKnown bool) {
+	for _, k := range *j.set.Load() {
+		if kid != "" && k.kid != kid {
+			continue
+		}
+		if k.accepts(alg, info) {
+			return k, true
+		}
+		kidKnown = kidKnown || kid != ""
+	}
+	return nil, kidKnown
+}
+
+// refresh implements keySource.
+func (j *jwks) refresh(ctx context.Context) bool {
+	j.mu.Lock()
+	if c := j.inflight; c != nil {
+		j.mu.Unlock()
+		select {
+		case <-c:
+		case <-ctx.Done():
+		}
+		return j.healthy.Load()
+	}
+	if now().Before(j.nextAllowed) {
+		j.mu.Unlock()
+		return j.healthy.Load()
+	}
+	c := make(chan struct{})
+	j.inflight = c
+	j.mu.Unlock()
+
+	j.fetch()
+
+	j.mu.Lock()
+	j.inflight = nil
+	j.mu.Unlock()
+	close(c)
+	return j.healthy.Load()
+}
+
+// retryAfter says how long until the next fetch may be made, for the
+// Retry-After of a 503.
+func (j *jwks) retryAfter() time.Duration {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.nextAllowed.Sub(now())
+}
+
+// fetch gets the key set and, if it holds any usable key, replaces the
+// current one; on failure the current keys stay. It sets when the next fetch
+// may be made. It runs apart from any request's context so that one client
+// going away does not fail the others waiting on it.
+func (j *jwks) fetch() {
+	keys, err := j.get()
+	ok := err == nil
+	if ok {
+		j.set.Store(&keys)
+	}
+	j.healthy.Store(ok)
+	wait := j.interval
+	if !ok && jwksErrorRetry < wait {
+		wait = jwksErrorRetry
+	}
+	j.mu.Lock()
+	j.nextAllowed = now().Add(wait)
+	j.mu.Unlock()
+	if j.onFetch != nil {
+		j.onFetch(ok, err)
+	}
+}
+
+func (j *jwks) get() ([]*verKey, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), jwksFetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := j.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("key server answered %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > jwksMaxBody {
+		return nil, fmt.Errorf("key set larger than %d bytes", jwksMaxBody)
+	}
+	return parseJWKS(body)
+}
+
+// run refreshes the keys every interval (sooner while the key server fails)
+// until ctx is done, so that keys removed from the set stop verifying and new
+// ones are known before tokens use them.
+func (j *jwks) run(ctx context.Context) {
+	for {
+		wait := j.interval
+		if !j.healthy.Load() && jwksErrorRetry < wait {
+			wait = jwksErrorRetry
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		j.refresh(ctx)
+	}
+}
+
+// jwk is one JSON Web Key (RFC 7517); only public signature keys are read.
+type jwk struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	Crv string `json:"crv"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+	D   string `json:"d"`
+}
+
+// parseJWKS reads a key set. Keys that are not public signature keys
+// (symmetric "oct" keys included: a key server never hands out HMAC secrets)
+// are skipped; a set with no usable key is an error.
+func parseJWKS(data []byte) ([]*verKey, error) {
+	var doc struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("decoding key set: %w", err)
+	}
+	var keys []*verKey
+	for _, k := range doc.Keys {
+		if len(keys) == jwksMaxKeys {
+			break
+		}
+		if k.Use != "" && k.Use != "sig" {
+			continue
+		}
+		if k.Alg != "" {
+			if _, ok := algorithms[k.Alg]; !ok {
+				continue
+			}
+		}
+		vk, err := k.key()
+		if err != nil {
+			continue
+		}
+		if vk.alg != "" && !vk.accepts(vk.alg, algorithms[vk.alg]) {
+			continue // e.g. an RSA key labelled ES256
+		}
+		keys = append(keys, vk)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("key set holds no usable signature key")
+	}
+	return keys, nil
+}
+
+func (k jwk) key() (*verKey, error) {
+	if k.D != "" {
+		return nil, errors.New("private key in a key set")
+	}
+	var vk *verKey
+	var err error
+	switch k.Kty {
+	case "RSA":
+		n, e := b64int(k.N), b64int(k.E)
+		if n == nil || e == nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
+			return nil, errors.New("bad RSA key")
+		}
+		vk, err = publicKey(&rsa.PublicKey{N: n, E: int(e.Int64())})
+	case "EC":
+		var curve elliptic.Curve
+		switch k.Crv {
+		case "P-256":
+			curve = elliptic.P256()
+		case "P-384":
+			curve = elliptic.P384()
+		case "P-521":
+			curve = elliptic.P521()
+		default:
+			return nil, errors.New("unsupported curve")
+		}
+		x, y := b64int(k.X), b64int(k.Y)
+		if x == nil || y == nil {
+			return nil, errors.New("bad EC key")
+		}
+		pub := &ecdsa.PublicKey{Curve: curve, X: x, Y: y}
+		if _, err := pub.ECDH(); err != nil { // the point must be on the curve
+			return nil, err
+		}
+		vk, err = publicKey(pub)
+	case "OKP":
+		x, derr := b64.DecodeString(k.X)
+		if k.Crv != "Ed25519" || derr != nil || len(x) != ed25519.PublicKeySize {
+			return nil, errors.New("bad OKP key")
+		}
+		vk, err = publicKey(ed25519.PublicKey(x))
+	default:
+		return nil, errors.New("unsupported key type")
+	}
+	if err != nil {
+		return nil, err
+	}
+	vk.kid, vk.alg = k.Kid, k.Alg
+	return vk, nil
+}
+
+func b64int(s string) *big.Int {
+	b, err := b64.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return new(big.Int).SetBytes(b)
+}
+
+// Interface guards
+var _ keySource = (*jwks)(nil)

@@ -1,0 +1,91 @@
+package auth
+
+import "strings"
+
+// Method slots index the scopes required per method.
+const (
+	slotGet = iota
+	slotHead
+	slotPost
+	slotPut
+	slotPatch
+	slotDelete
+	slotOptions
+	slotTrace
+	slotConnect
+	slotOther
+	numSlots
+)
+
+var slotMethods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+
+func methodSlot(m string) int {
+	for i, s := range slotMethods {
+		if s == m {
+			return i
+		}
+	}
+	return slotOther
+}
+
+// compileRules works out the scopes each method slot requires.
+func (h *Handler) compileRules() {
+	var named [numSlots]bool
+	for _, rule := range h.Require {
+		for _, m := range rule.Methods {
+			s := methodSlot(m)
+			named[s] = true
+			if s == slotGet {
+				named[slotHead] = true
+			}
+		}
+	}
+	for slot := range numSlots {
+		var req []string
+		for _, rule := range h.Require {
+			applies := len(rule.Methods) == 0 && !named[slot]
+			for _, m := range rule.Methods {
+				s := methodSlot(m)
+				applies = applies || s == slot || (s == slotGet && slot == slotHead)
+			}
+			if applies {
+				for _, sc := range rule.Scopes {
+					if !contains(req, sc) {
+						req = append(req, sc)
+					}
+				}
+			}
+		}
+		h.required[slot] = req
+		h.forbid[slot] = `Bearer realm="` + h.Realm + `", error="insufficient_scope", scope="` + strings.Join(req, " ") + `"`
+	}
+}
+
+// compileChallenges builds the WWW-Authenticate value of each refusal.
+func (h *Handler) compileChallenges() {
+	base := `Bearer realm="` + h.Realm + `"`
+	for why := range numReasons {
+		switch reasons[why].outcome {
+		case outcomeAllowed, outcomeForbidden, outcomeUnavailable:
+			continue
+		}
+		switch why {
+		case missingCredentials, unsupportedScheme:
+			// RFC 6750 §3.1: no error code when no bearer credential was sent.
+			h.challenge[why] = base
+		case malformedAuthorization:
+			h.challenge[why] = base + `, error="invalid_request", error_description="` + reasons[why].detail + `"`
+		default:
+			h.challenge[why] = base + `, error="invalid_token", error_description="` + reasons[why].detail + `"`
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,231 @@
+package auth
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/reqid"
+)
+
+// ServeHTTP authenticates and authorizes the request. It never reads the
+// body: a refused request gets its answer without a 100 Continue.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h.stripIdentity(r.Header)
+	slot := methodSlot(r.Method)
+	if len(h.deny) > 0 && h.denied(r) {
+		return h.refuse(r, deniedSource, slot)
+	}
+	id, why := h.authenticate(r)
+	if id == nil {
+		if why == missingCredentials && h.Optional && len(h.required[slot]) == 0 {
+			decisionCounter[allowedAnonymous].Inc()
+			return next.ServeHTTP(w, r)
+		}
+		return h.refuse(r, why, slot)
+	}
+	for _, s := range h.required[slot] {
+		if !id.has(s) {
+			return h.refuse(r, insufficientScope, slot)
+		}
+	}
+	h.admit(r, id)
+	return next.ServeHTTP(w, r)
+}
+
+// stripIdentity removes the identity headers a client sent: they are the
+// gateway's alone, whatever happens next. Spellings with "_" for "-" go too,
+// since some backends (CGI, PHP) read X_CareQ_User as X-CareQ-User.
+func (h *Handler) stripIdentity(hdr http.Header) {
+	delete(hdr, h.hdrUser)
+	delete(hdr, h.hdrScopes)
+	for k := range hdr {
+		if strings.IndexByte(k, '_') >= 0 && (sameHeaderName(k, h.hdrUser) || sameHeaderName(k, h.hdrScopes)) {
+			delete(hdr, k)
+		}
+	}
+}
+
+// sameHeaderName compares header names case-insensitively with "_" = "-".
+func sameHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if foldHeaderByte(a[i]) != foldHeaderByte(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldHeaderByte(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case c >= 'A' && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// authenticate finds the request's one credential and checks it.
+func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
+	authz := r.Header["Authorization"]
+	var key []string
+	if h.keys != nil {
+		key = r.Header[h.apiHeader]
+	}
+	if len(authz) > 1 || len(key) > 1 || (len(authz) > 0 && len(key) > 0) {
+		// Two credentials: which one counts would be a guess.
+		return nil, malformedAuthorization
+	}
+	switch {
+	case len(authz) == 1:
+		token, why, ok := parseAuthorization(authz[0])
+		if !ok {
+			return nil, why
+		}
+		if h.verifier == nil {
+			return nil, unsupportedScheme
+		}
+		return h.checkToken(r, token)
+	case len(key) == 1:
+		if !validAPIKey(key[0]) {
+			return nil, malformedAuthorization
+		}
+		k := h.keys.lookup(key[0])
+		switch {
+		case k == nil:
+			return nil, unknownAPIKey
+		case k.revoked:
+			return nil, revokedAPIKey
+		}
+		return k.ident, allowedAPIKey
+	case h.WebSocketQueryParam != "" && h.verifier != nil && isWebSocketUpgrade(r):
+		token, present := h.queryToken(r)
+		if present {
+			if !isToken68(token) {
+				return nil, malformedAuthorization
+			}
+			return h.checkToken(r, token)
+		}
+	}
+	return nil, missingCredentials
+}
+
+// checkToken returns the identity of a bearer token, from the cache when it
+// was verified before and has not expired since.
+func (h *Handler) checkToken(r *http.Request, token string) (*identity, reason) {
+	t := now().UnixNano()
+	if id := h.cache.get(token, t); id != nil {
+		return id, allowedJWT
+	}
+	id, why := h.verifier.verify(r.Context(), token)
+	if id != nil {
+		h.cache.put(token, id, t)
+	}
+	return id, why
+}
+
+// admit records the identity in placeholders and identity headers and
+// removes the credential unless it is to be forwarded.
+func (h *Handler) admit(r *http.Request, id *identity) {
+	decisionCounter[id.kind].Inc()
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		for _, c := range id.claims {
+			repl.Set(c.key, c.val)
+		}
+		repl.Set("http.auth.user.id", id.userVal)
+		repl.Set("http.auth.user.scopes", id.scopesVal)
+	}
+	// One allocation for both values (the only one on this path). The
+	// slices are fresh, not shared with the cached identity, because later
+	// handlers may edit header values in place (header replacements do).
+	vals := make([]string, 2)
+	vals[0], vals[1] = id.user, id.scopeList
+	r.Header[h.hdrUser] = vals[0:1:1]
+	if id.scopeList != "" {
+		r.Header[h.hdrScopes] = vals[1:2:2]
+	}
+	if !h.ForwardAuthorization {
+		delete(r.Header, "Authorization")
+		if h.keys != nil {
+			delete(r.Header, h.apiHeader)
+		}
+	}
+}
+
+// refuse counts, logs and returns the edge answer for why.
+func (h *Handler) refuse(r *http.Request, why reason, slot int) error {
+	decisionCounter[why].Inc()
+	info := reasons[why]
+	var cause problem.Cause
+	switch info.status {
+	case http.StatusBadRequest:
+		cause = problem.BadRequest
+	case http.StatusForbidden:
+		cause = problem.Forbidden
+	case http.StatusServiceUnavailable:
+		cause = problem.AuthUnavailable
+	default:
+		cause = problem.Unauthorized
+	}
+	e := problem.New(info.status, cause, info.detail).With("reason", info.name)
+	switch why {
+	case insufficientScope:
+		e.WithHeader("WWW-Authenticate", h.forbid[slot]).With("required_scopes", h.required[slot])
+	case keysUnavailable:
+		wait := time.Second
+		if h.jwks != nil {
+			wait = max(wait, h.jwks.retryAfter())
+		}
+		e.WithHeader("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	default:
+		if c := h.challenge[why]; c != "" {
+			e.WithHeader("WWW-Authenticate", c)
+		}
+	}
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		// The body was never read, and must not be: Go's server would
+		// otherwise drain it before answering (Caddy wraps the body, which
+		// hides Expect: 100-continue from that logic), so a client waiting
+		// for 100 Continue would wait for nothing. Closing the connection
+		// after the answer is what RFC 9110 §10.1.1 allows for a body that
+		// is not read.
+		e.WithHeader("Connection", "close")
+	}
+	if ce := h.logger.Check(zap.DebugLevel, "refused"); ce != nil {
+		ce.Write(zap.String("reason", info.name), zap.Int("status", info.status), zap.String("request_id", reqid.Get(r)))
+	}
+	return e.HandlerError()
+}
+
+// denied reports whether the client address is in a deny range.
+func (h *Handler) denied(r *http.Request) bool {
+	var addr netip.Addr
+	if s, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		addr, _ = netip.ParseAddr(s)
+	}
+	if !addr.IsValid() {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			return true // an unknown source cannot be shown not to be denied
+		}
+		addr = ap.Addr()
+	}
+	addr = addr.Unmap()
+	for _, p := range h.deny {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
