@@ -1,2 +1,0 @@
-// Package queuepolicy is a CareQ Gateway module.
-package queuepolicy

@@ -1,0 +1,41 @@
+package queuepolicy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/careq/gateway/internal/promreg"
+)
+
+// metricsSubsystem is the module's noun in metric names
+// (careq_queue_selections_total); the module name itself carries the
+// careq_ prefix that the namespace already gives.
+const metricsSubsystem = "queue"
+
+// The collector is created once per process and registered into every
+// config's registry, so a reload neither panics nor resets the counter.
+var selections = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "careq",
+	Subsystem: metricsSubsystem,
+	Name:      "selections_total",
+	Help: "Upstream selections by the careq_queue policy: owner (the queue's owner), fallback " +
+		"(the next replica, owner unavailable), spread (no queue id), unavailable (no upstream chosen).",
+}, []string{"result"})
+
+// counters holds the label children one policy increments, resolved once
+// at Provision so a selection only does an atomic add.
+type counters struct {
+	owner, fallback, spread, unavailable prometheus.Counter
+}
+
+// registerMetrics registers the collector in reg and resolves the children.
+func registerMetrics(reg prometheus.Registerer) (counters, error) {
+	if err := promreg.Register(reg, selections); err != nil {
+		return counters{}, err
+	}
+	return counters{
+		owner:       selections.WithLabelValues("owner"),
+		fallback:    selections.WithLabelValues("fallback"),
+		spread:      selections.WithLabelValues("spread"),
+		unavailable: selections.WithLabelValues("unavailable"),
+	}, nil
+}

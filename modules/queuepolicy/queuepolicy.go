@@ -1,0 +1,262 @@
+// Package queuepolicy provides careq_queue, a reverse_proxy selection policy
+// that sends every request for one patient queue to the same replica, so a
+// queue held in a replica's memory is never served by two replicas at once.
+package queuepolicy
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+
+	"github.com/careq/gateway/internal/problem"
+)
+
+const moduleName = "careq_queue"
+
+// The two answers to "the queue's owner is unavailable".
+const (
+	modeStrict   = "strict"
+	modeFallback = "fallback"
+)
+
+// defaultRetryAfter is how long a client is told to wait when a queue's
+// owner is unavailable in strict mode: about one passive fail_duration or
+// active health check interval of a typical setup, after which the owner
+// is either back or the operator has had to act.
+const defaultRetryAfter = 5 * time.Second
+
+// maxReportedQueue bounds the queue id echoed in a problem document.
+const maxReportedQueue = 64
+
+func init() {
+	caddy.RegisterModule(new(Policy))
+}
+
+// Policy is the careq_queue selection policy for reverse_proxy. Key names
+// the request's queue; every request for one queue goes to the queue's owner,
+// the upstream that rendezvous (highest-random-weight) hashing of the
+// upstreams' dial addresses with the queue id ranks first. The mapping
+// depends only on the addresses and the queue id, not on the order the
+// upstreams are listed in, and it is the same in every gateway process:
+// adding an upstream moves only the queues it now owns (about 1/n of them),
+// removing one moves only the queues it owned.
+//
+// When the owner is unavailable (down by passive or active health checks,
+// or at its max_requests), strict mode selects no upstream and the request
+// ends in 503 with problem type urn:careq:problem:queue-owner-unavailable
+// and Retry-After (rendered by careq_problem in handle_errors); fallback
+// mode sends it to the next available upstream in the queue's rendezvous
+// order. A request whose key renders empty names no queue and is spread
+// over the available upstreams in turn.
+//
+// It counts careq_queue_selections_total{result} (owner, fallback, spread,
+// unavailable), once per selection: with lb_retries or lb_try_duration one
+// request can be selected for more than once.
+type Policy struct {
+	// Key is a placeholder template that renders the request's queue id,
+	// e.g. `{http.regexp.q.1}` (Caddyfile `{re.q.1}`) from a path_regexp
+	// matcher named q, or `{http.request.uri.path.3}`. It must contain a
+	// placeholder. The rendered value is used verbatim, so it must be the
+	// backend's own spelling of the queue id. Default: none (required).
+	Key string `json:"key,omitempty"`
+
+	// Mode says what happens when the queue's owner is unavailable:
+	// `strict` selects no upstream (the client gets 503
+	// queue-owner-unavailable) so that no other replica ever serves the
+	// queue, which is what a backend that keeps queues in memory needs;
+	// `fallback` selects the next available upstream in the queue's
+	// rendezvous order, for backends that share their storage.
+	// Default: strict.
+	Mode string `json:"mode,omitempty"`
+
+	// RetryAfter is the delay, rounded up to whole seconds, that the
+	// Retry-After header of a strict-mode 503 asks the client to wait.
+	// Set it near the passive health check's fail_duration or the active
+	// health check's interval. Default: 5s.
+	RetryAfter caddy.Duration `json:"retry_after,omitempty"`
+
+	fallback   bool          // Mode is fallback
+	single     string        // the placeholder Key consists of, or "" when Key is a template
+	retryAfter string        // Retry-After value in whole seconds
+	robin      atomic.Uint64 // turn counter for requests that name no queue
+	count      counters      // metric children
+	logger     *zap.Logger   // the module's logger
+	warned     atomic.Bool   // the first request without a queue id was logged
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Policy) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.reverse_proxy.selection_policies." + moduleName,
+		New: func() caddy.Module { return new(Policy) },
+	}
+}
+
+// Provision fills in defaults, prepares the key and registers the metric.
+func (p *Policy) Provision(ctx caddy.Context) error {
+	if p.Mode == "" {
+		p.Mode = modeStrict
+	}
+	if p.RetryAfter == 0 {
+		p.RetryAfter = caddy.Duration(defaultRetryAfter)
+	}
+	p.fallback = p.Mode == modeFallback
+	p.single = singlePlaceholder(p.Key)
+	p.retryAfter = strconv.FormatInt(ceilSeconds(time.Duration(p.RetryAfter)), 10)
+	count, err := registerMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	p.count = count
+	p.logger = ctx.Logger()
+	return nil
+}
+
+// Validate rejects a policy that cannot place requests.
+func (p *Policy) Validate() error {
+	if !hasPlaceholder(p.Key) {
+		return fmt.Errorf("key must contain a placeholder that renders the queue id, such as {http.regexp.q.1}; got %q", p.Key)
+	}
+	if p.Mode != modeStrict && p.Mode != modeFallback {
+		return fmt.Errorf("mode must be %s or %s, not %q", modeStrict, modeFallback, p.Mode)
+	}
+	if p.RetryAfter <= 0 {
+		return fmt.Errorf("retry_after must be a positive duration, not %s", time.Duration(p.RetryAfter))
+	}
+	return nil
+}
+
+// Select returns the upstream that serves the request's queue, or nil. In
+// strict mode with the owner unavailable it annotates the request with the
+// queue-owner-unavailable problem before returning nil.
+func (p *Policy) Select(pool reverseproxy.UpstreamPool, r *http.Request, _ http.ResponseWriter) *reverseproxy.Upstream {
+	if i := choose(p, pool, r); i >= 0 {
+		return pool[i]
+	}
+	return nil
+}
+
+// choose is Select over any kind of member (a function because methods
+// cannot have type parameters): it returns the index in pool of the
+// upstream for r, or -1.
+func choose[M member](p *Policy, pool []M, r *http.Request) int {
+	queue := p.queueOf(r)
+	if queue == "" {
+		// A key that never renders (a misspelt matcher name, say) would
+		// spread every queue over all replicas; say so once.
+		if !p.warned.Load() && !p.warned.Swap(true) {
+			p.logger.Warn("a request named no queue: the key rendered empty, so requests like it are spread over all upstreams",
+				zap.String("key", p.Key))
+		}
+		i := spread(pool, &p.robin)
+		if i >= 0 {
+			p.count.spread.Inc()
+		} else {
+			p.count.unavailable.Inc()
+		}
+		return i
+	}
+	i, how := place(pool, queue, p.fallback)
+	switch how {
+	case owned:
+		p.count.owner.Inc()
+		return i
+	case fellBack:
+		p.count.fallback.Inc()
+		return i
+	case ownerDown:
+		p.annotateOwnerDown(r, queue)
+	}
+	// With no upstream available at all the request ends in reverse_proxy's
+	// plain 503, which careq_problem reports as no-healthy-upstream.
+	p.count.unavailable.Inc()
+	return -1
+}
+
+// queueOf renders Key for r. A key that is one placeholder is looked up
+// directly, which saves building a string; the result is the same.
+func (p *Policy) queueOf(r *http.Request) string {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return ""
+	}
+	if p.single != "" {
+		v, _ := repl.GetString(p.single)
+		return v
+	}
+	return repl.ReplaceAll(p.Key, "")
+}
+
+// annotateOwnerDown tells careq_problem why reverse_proxy is about to
+// answer 503. The queue id comes from the client, so it is echoed only
+// when it is short and made of URL-safe characters.
+func (p *Policy) annotateOwnerDown(r *http.Request, queue string) {
+	e := problem.New(http.StatusServiceUnavailable, problem.QueueOwnerDown,
+		"the replica that owns this queue is down or at its request limit, and no other replica may serve it").
+		WithHeader("Retry-After", p.retryAfter)
+	if reportable(queue) {
+		e = e.With("queue", queue)
+	}
+	problem.Annotate(r, e)
+}
+
+// singlePlaceholder returns the name of the placeholder key consists of,
+// or "" when key is anything else (text around it, several placeholders,
+// escaped braces).
+func singlePlaceholder(key string) string {
+	if len(key) < 3 || key[0] != '{' || key[len(key)-1] != '}' {
+		return ""
+	}
+	name := key[1 : len(key)-1]
+	if strings.ContainsAny(name, "{}\\") {
+		return ""
+	}
+	return name
+}
+
+// hasPlaceholder reports whether key contains a {placeholder}.
+func hasPlaceholder(key string) bool {
+	open := strings.IndexByte(key, '{')
+	return open >= 0 && strings.IndexByte(key[open+1:], '}') > 0
+}
+
+// reportable reports whether a client-supplied queue id may be echoed in a
+// problem document: at most maxReportedQueue bytes of [A-Za-z0-9._~-].
+func reportable(queue string) bool {
+	if len(queue) > maxReportedQueue {
+		return false
+	}
+	for i := 0; i < len(queue); i++ {
+		c := queue[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.' || c == '_' || c == '~' || c == '-':
+		default:
+			return false
+		}
+	}
+	return queue != ""
+}
+
+// ceilSeconds returns d in whole seconds, rounded up, at least 1.
+func ceilSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		return 1
+	}
+	return s
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*Policy)(nil)
+	_ caddy.Validator       = (*Policy)(nil)
+	_ reverseproxy.Selector = (*Policy)(nil)
+)

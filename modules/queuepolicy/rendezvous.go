@@ -1,0 +1,122 @@
+package queuepolicy
+
+import (
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// member is a replica a queue can be assigned to: *reverseproxy.Upstream in
+// the gateway. String is its stable identity (the dial address) and
+// Available reports whether it may take a request now.
+type member interface {
+	String() string
+	Available() bool
+}
+
+// outcome is how a queue's request was placed.
+type outcome uint8
+
+const (
+	// owned: the queue's owner is available and takes the request.
+	owned outcome = iota
+	// fellBack: the owner is unavailable; the next available replica in
+	// the queue's rendezvous order takes it (fallback mode).
+	fellBack
+	// ownerDown: the owner is unavailable and strict mode forbids any
+	// other replica to take the request.
+	ownerDown
+	// noneAvailable: no replica is available at all (or there are none).
+	noneAvailable
+)
+
+// score is the rendezvous (highest-random-weight) weight of the replica
+// with identity addr for queue. XXH64 with its fixed seed 0 is a specified
+// algorithm, so a queue keeps its owner across restarts, processes and
+// versions of the gateway; a per-process random seed (hash/maphash) would
+// reassign every queue on every restart. The zero byte keeps ("ab", "c")
+// and ("a", "bc") apart.
+func score(addr, queue string) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.WriteString(addr)
+	_, _ = d.Write(separator[:])
+	_, _ = d.WriteString(queue)
+	return d.Sum64()
+}
+
+var separator = [1]byte{0}
+
+// outranks reports whether the weight (s, addr) places before (best,
+// bestAddr). Equal weights are broken by address so that the order in
+// which replicas are listed never matters.
+func outranks(s uint64, addr string, best uint64, bestAddr string) bool {
+	return s > best || (s == best && addr < bestAddr)
+}
+
+// place returns the index in pool of the replica that serves queue, and
+// how it was chosen. The owner is the replica with the highest weight for
+// the queue, whether or not it is available. When the owner is unavailable,
+// fallback picks the available replica with the highest weight (the next
+// in the queue's rendezvous order); otherwise place returns -1 and
+// ownerDown. It returns -1 and noneAvailable when no replica is available.
+//
+// place is a pure function of the replicas' identities and availability
+// and the queue: it allocates nothing and takes no lock.
+func place[M member](pool []M, queue string, fallback bool) (int, outcome) {
+	owner, next := -1, -1
+	var ownerScore, nextScore uint64
+	var ownerAddr, nextAddr string
+	for i, m := range pool {
+		addr := m.String()
+		s := score(addr, queue)
+		if owner < 0 || outranks(s, addr, ownerScore, ownerAddr) {
+			owner, ownerScore, ownerAddr = i, s, addr
+		}
+		if (next < 0 || outranks(s, addr, nextScore, nextAddr)) && m.Available() {
+			next, nextScore, nextAddr = i, s, addr
+		}
+	}
+	switch {
+	case next < 0:
+		return -1, noneAvailable
+	case next == owner:
+		return owner, owned
+	case fallback:
+		return next, fellBack
+	}
+	return -1, ownerDown
+}
+
+// spread returns the index of an available replica for a request that
+// names no queue, taking the available replicas in turn: with k available,
+// any k consecutive calls land on k different replicas. It returns -1 when
+// none is available. counter is shared by concurrent callers.
+func spread[M member](pool []M, counter *atomic.Uint64) int {
+	k := 0
+	for _, m := range pool {
+		if m.Available() {
+			k++
+		}
+	}
+	if k == 0 {
+		return -1
+	}
+	nth := int(counter.Add(1) % uint64(k))
+	for i, m := range pool {
+		if !m.Available() {
+			continue
+		}
+		if nth == 0 {
+			return i
+		}
+		nth--
+	}
+	// Availability changed between the two passes; take any available.
+	for i, m := range pool {
+		if m.Available() {
+			return i
+		}
+	}
+	return -1
+}

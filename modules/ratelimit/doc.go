@@ -1,2 +1,0 @@
-// Package ratelimit is a CareQ Gateway module.
-package ratelimit

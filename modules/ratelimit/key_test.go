@@ -1,0 +1,138 @@
+package ratelimit
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// newRequest builds a request as Caddy's server hands it to handlers: with
+// a replacer (holding set) and the client_ip var.
+func newRequest(remote, clientIP string, set map[string]any, header ...string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/tickets", nil)
+	r.RemoteAddr = remote
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	repl := caddyhttp.NewTestReplacer(r)
+	for k, v := range set {
+		repl.Set(k, v)
+	}
+	vars := map[string]any{}
+	if clientIP != "" {
+		vars[caddyhttp.ClientIPVarKey] = clientIP
+	}
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, vars)
+	return r.WithContext(ctx)
+}
+
+func TestKey(t *testing.T) {
+	long := strings.Repeat("x", maxKeyLen+1)
+	tests := []struct {
+		name     string
+		template string
+		clientIP string
+		set      map[string]any
+		header   []string
+		want     string
+		isIP     bool
+		tooLong  bool
+	}{
+		{"default uses the caller id", "", "203.0.113.9", map[string]any{"http.auth.user.id": "patient-17"}, nil, "patient-17", false, false},
+		{"default without a caller is the client address", "", "203.0.113.9", nil, nil, "203.0.113.9", true, false},
+		{"default with an empty caller id", "", "203.0.113.9", map[string]any{"http.auth.user.id": ""}, nil, "203.0.113.9", true, false},
+		{"client_ip var beats a spoofed forwarded-for", "", "203.0.113.9", nil, []string{"X-Forwarded-For", "198.51.100.1"}, "203.0.113.9", true, false},
+		{"no client_ip var uses the peer", "", "", nil, nil, "192.0.2.1", true, false},
+		{"one header placeholder", "{http.request.header.X-Kiosk-Id}", "203.0.113.9", nil, []string{"X-Kiosk-Id", "kiosk-4"}, "kiosk-4", false, false},
+		{"missing header falls back to the address", "{http.request.header.X-Kiosk-Id}", "203.0.113.9", nil, nil, "203.0.113.9", true, false},
+		{"unknown placeholder falls back", "{http.nothing.here}", "203.0.113.9", nil, nil, "203.0.113.9", true, false},
+		{"non-string value", "{http.auth.user.id}", "203.0.113.9", map[string]any{"http.auth.user.id": 42}, nil, "42", false, false},
+		{"template", "{http.auth.user.id}@{http.request.header.X-Clinic}", "203.0.113.9", map[string]any{"http.auth.user.id": "u1"}, []string{"X-Clinic", "c9"}, "u1@c9", false, false},
+		{"template with an empty part", "clinic-{http.request.header.X-Clinic}", "203.0.113.9", nil, nil, "clinic-", false, false},
+		{"literal", "everyone", "203.0.113.9", nil, nil, "everyone", false, false},
+		{"longest allowed", "{http.request.header.X-Kiosk-Id}", "203.0.113.9", nil, []string{"X-Kiosk-Id", long[1:]}, long[1:], false, false},
+		{"too long", "{http.request.header.X-Kiosk-Id}", "203.0.113.9", nil, []string{"X-Kiosk-Id", long}, long, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRequest("192.0.2.1:5555", tt.clientIP, tt.set, tt.header...)
+			key, isIP, tooLong := newKeyer(tt.template).key(r)
+			if key != tt.want || isIP != tt.isIP || tooLong != tt.tooLong {
+				t.Errorf("key(%q) = %q, isIP=%v, tooLong=%v; want %q, %v, %v", tt.template, key, isIP, tooLong, tt.want, tt.isIP, tt.tooLong)
+			}
+		})
+	}
+}
+
+func TestSinglePlaceholder(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"{http.auth.user.id}", "http.auth.user.id", true},
+		{"{a}", "a", true},
+		{"{}", "", false},
+		{"{a}{b}", "", false},
+		{"x{a}", "", false},
+		{"{a\\}}", "", false},
+		{"plain", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := singlePlaceholder(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("singlePlaceholder(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestKeyAllocations(t *testing.T) {
+	tests := []struct {
+		name     string
+		template string
+		set      map[string]any
+	}{
+		{"caller id", "", map[string]any{"http.auth.user.id": "patient-17"}},
+		{"client address", "", nil},
+		{"explicit caller id", "{http.auth.user.id}", map[string]any{"http.auth.user.id": "patient-17"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRequest("192.0.2.1:5555", "203.0.113.9", tt.set)
+			k := newKeyer(tt.template)
+			if n := testing.AllocsPerRun(100, func() { k.key(r) }); n != 0 {
+				t.Errorf("key(%q) allocates %v times per request, want 0", tt.template, n)
+			}
+		})
+	}
+}
+
+// FuzzKey checks that any header value yields a key that is never empty,
+// is either the value or the client address, and is flagged when too long.
+func FuzzKey(f *testing.F) {
+	for _, s := range []string{"", "kiosk-4", "{http.auth.user.id}", strings.Repeat("k", 300), "\x00\xff", "a,b"} {
+		f.Add(s)
+	}
+	k := newKeyer("{http.request.header.X-Kiosk-Id}")
+	f.Fuzz(func(t *testing.T, v string) {
+		r := newRequest("192.0.2.1:5555", "203.0.113.9", nil)
+		r.Header["X-Kiosk-Id"] = []string{v}
+		key, isIP, tooLong := k.key(r)
+		switch {
+		case key == "":
+			t.Fatalf("empty key for header %q", v)
+		case isIP && (key != "203.0.113.9" || v != ""):
+			t.Fatalf("header %q gave address key %q", v, key)
+		case !isIP && key != v:
+			t.Fatalf("header %q gave key %q", v, key)
+		case tooLong != (len(key) > maxKeyLen):
+			t.Fatalf("header of %d bytes: tooLong=%v", len(v), tooLong)
+		}
+	})
+}

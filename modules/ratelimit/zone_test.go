@@ -1,0 +1,135 @@
+package ratelimit
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestZoneFallsBackAndRejoins(t *testing.T) {
+	srv := rlStartRedis(t)
+	cfg := zoneConfig{name: "fallback-test", rate: mustRate(t, "1/m"), burst: 2, maxKeys: 100, idle: time.Hour,
+		redis: &redisConfig{addr: srv.addr, timeout: 200 * time.Millisecond}}
+	z := newZone(cfg)
+	t.Cleanup(func() { _ = z.Destruct() })
+	ctx := context.Background()
+	errs := func() float64 { return metricValue(redisErrors.WithLabelValues(cfg.name)) }
+	fb := func() float64 { return metricValue(redisFallback.WithLabelValues(cfg.name)) }
+
+	for i := range 2 {
+		if !z.decide(ctx, "alice", false, time.Now()).allowed {
+			t.Fatalf("request %d through redis rejected", i)
+		}
+	}
+	if z.decide(ctx, "alice", false, time.Now()).allowed {
+		t.Fatal("third request through redis allowed")
+	}
+	if z.local.len() != 0 {
+		t.Fatalf("local store has %d keys while redis answers, want 0", z.local.len())
+	}
+
+	srv.stop()
+	before := errs()
+	// Redis is gone: the zone decides locally, where alice has a full bucket.
+	if !z.decide(ctx, "alice", false, time.Now()).allowed {
+		t.Fatal("request during the outage rejected; want a local decision")
+	}
+	if !z.fallback.Load() || fb() != 1 || errs() != before+1 {
+		t.Fatalf("fallback=%v gauge=%v errors=%v (before %v); want true, 1, one more", z.fallback.Load(), fb(), errs(), before)
+	}
+	if !z.decide(ctx, "alice", false, time.Now()).allowed || z.decide(ctx, "alice", false, time.Now()).allowed {
+		t.Fatal("local bucket does not hold burst 2")
+	}
+	if errs() != before+1 {
+		t.Errorf("errors=%v; decisions in fallback must not try redis", errs())
+	}
+
+	srv.start()
+	waitFor(t, 5*time.Second, "zone back on redis", func() bool { return !z.fallback.Load() })
+	if fb() != 0 {
+		t.Errorf("fallback gauge %v after rejoining, want 0", fb())
+	}
+	// The restarted server is empty: a fresh shared budget of 2.
+	for i := range 2 {
+		if !z.decide(ctx, "carol", false, time.Now()).allowed {
+			t.Fatalf("request %d after rejoining rejected", i)
+		}
+	}
+	if z.decide(ctx, "carol", false, time.Now()).allowed {
+		t.Fatal("third request after rejoining allowed")
+	}
+	n, err := z.shared.client.Exists(ctx, z.shared.prefix+"k:carol").Result()
+	if err != nil || n != 1 {
+		t.Errorf("carol's bucket in redis: exists=%d, %v; want it there", n, err)
+	}
+}
+
+func TestZoneSlowRedisFallsBack(t *testing.T) {
+	srv := rlStartRedis(t)
+	cfg := zoneConfig{name: "slow-test", rate: mustRate(t, "1/m"), burst: 1, maxKeys: 100, idle: time.Hour,
+		redis: &redisConfig{addr: srv.addr, timeout: 50 * time.Millisecond}}
+	z := newZone(cfg)
+	t.Cleanup(func() { _ = z.Destruct() })
+	ctx := context.Background()
+	if !z.decide(ctx, "k", false, time.Now()).allowed {
+		t.Fatal("first request rejected")
+	}
+	srv.pause()
+	start := time.Now()
+	d := z.decide(ctx, "k", false, time.Now())
+	if took := time.Since(start); took > 300*time.Millisecond {
+		t.Errorf("decision took %v with a stalled redis; want about the 50ms timeout", took)
+	}
+	if !z.fallback.Load() || !d.allowed {
+		t.Errorf("fallback=%v allowed=%v; want a local decision (fresh local bucket)", z.fallback.Load(), d.allowed)
+	}
+	// The probe times out too while the server is stopped.
+	time.Sleep(1500 * time.Millisecond)
+	if !z.fallback.Load() {
+		t.Fatal("zone left fallback while redis was still stopped")
+	}
+	srv.resume()
+	waitFor(t, 5*time.Second, "zone back on redis", func() bool { return !z.fallback.Load() })
+	if z.decide(ctx, "k", false, time.Now()).allowed {
+		t.Error("after rejoining, k's shared bucket (used before the stall) allowed another request")
+	}
+}
+
+func TestZoneCanceledRequestIsNotAnOutage(t *testing.T) {
+	srv := rlStartRedis(t)
+	z := newZone(zoneConfig{name: "cancel-test", rate: mustRate(t, "1/s"), burst: 1, maxKeys: 10, idle: time.Hour,
+		redis: &redisConfig{addr: srv.addr, timeout: time.Second}})
+	t.Cleanup(func() { _ = z.Destruct() })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	z.decide(ctx, "k", false, time.Now())
+	if z.fallback.Load() {
+		t.Error("a request whose client went away put the zone in fallback")
+	}
+}
+
+func TestZoneSweepsIdleKeys(t *testing.T) {
+	z := newZone(zoneConfig{name: "sweep-test", rate: mustRate(t, "1000/s"), burst: 1, maxKeys: 10, idle: 10 * time.Millisecond})
+	t.Cleanup(func() { _ = z.Destruct() })
+	z.decide(context.Background(), "k", false, time.Now())
+	if z.local.len() != 1 {
+		t.Fatalf("len=%d after one decision, want 1", z.local.len())
+	}
+	waitFor(t, 5*time.Second, "idle key swept", func() bool { return z.local.len() == 0 })
+}
+
+func TestZoneDestructStopsItsGoroutine(t *testing.T) {
+	z := newZone(zoneConfig{name: "destruct-test", rate: mustRate(t, "1/s"), burst: 1, maxKeys: 10, idle: time.Hour})
+	z.decide(context.Background(), "k", false, time.Now())
+	if err := z.Destruct(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-z.done:
+	default:
+		t.Fatal("the zone's goroutine is still running after Destruct")
+	}
+	if v := metricValue(keysGauge.WithLabelValues("destruct-test")); v != 0 {
+		t.Errorf("careq_ratelimit_keys = %v after Destruct, want 0", v)
+	}
+}
