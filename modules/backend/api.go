@@ -1,0 +1,231 @@
+package backend
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+const (
+	apiPrefix    = "/api/v1/queues/"
+	legacyPrefix = "/api/queues/"
+)
+
+// API is the HTTP interface of one replica's store.
+type API struct {
+	store   *Store
+	replica string
+	faults  bool
+	mux     *http.ServeMux
+}
+
+// NewAPI returns the HTTP API of store, naming replica in every response.
+// With faults, the X-CareQ-Fault request header injects failures.
+func NewAPI(store *Store, replica string, faults bool) *API {
+	a := &API{store: store, replica: replica, faults: faults, mux: http.NewServeMux()}
+	a.mux.HandleFunc("/healthz", a.health)
+	a.mux.HandleFunc(apiPrefix+"{queue}/tickets", a.tickets)
+	a.mux.HandleFunc(apiPrefix+"{queue}/tickets/{id}", a.ticket)
+	a.mux.HandleFunc(apiPrefix+"{queue}/tickets/{id}/notify", a.notify)
+	a.mux.HandleFunc(apiPrefix+"{queue}/call", a.call)
+	a.mux.HandleFunc(apiPrefix+"{queue}/now", a.now)
+	a.mux.HandleFunc(apiPrefix+"{queue}/live", a.live)
+	a.mux.HandleFunc(apiPrefix+"{queue}/transfer", a.transfer)
+	a.mux.HandleFunc(legacyPrefix, a.legacy)
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, "no such resource")
+	})
+	return a
+}
+
+// ServeHTTP serves the API.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(ReplicaHeader, a.replica)
+	if a.faults {
+		if v := r.Header.Get(FaultHeader); v != "" && injectFault(w, r, v) {
+			return
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// queueName returns the queue of the request path, answering 404 and
+// returning false when it is not a valid queue name.
+func queueName(w http.ResponseWriter, r *http.Request) (string, bool) {
+	q := r.PathValue("queue")
+	if !ValidQueueName(q) {
+		writeError(w, r, http.StatusNotFound, "no such queue: queue names are 1 to 64 letters, digits, '-' or '_'")
+		return "", false
+	}
+	return q, true
+}
+
+func ticketURL(t Ticket) string { return apiPrefix + t.Queue + "/tickets/" + t.ID }
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "replica": a.replica})
+}
+
+// tickets serves GET (the waiting list) and POST (a new ticket).
+func (a *API) tickets(w http.ResponseWriter, r *http.Request) {
+	q, ok := queueName(w, r)
+	if !ok {
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		writeJSON(w, http.StatusOK, map[string]any{"queue": q, "waiting": a.store.Waiting(q)})
+	case http.MethodPost:
+		patient, prio, ok := decodeTicket(w, r)
+		if !ok {
+			return
+		}
+		t, err := a.store.Create(q, patient, prio)
+		if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		w.Header().Set("Location", ticketURL(t))
+		writeJSON(w, http.StatusCreated, t)
+	default:
+		methodNotAllowed(w, r, "GET, HEAD, POST")
+	}
+}
+
+// ticket serves GET (with ETag and If-None-Match) and DELETE (cancel).
+func (a *API) ticket(w http.ResponseWriter, r *http.Request) {
+	q, ok := queueName(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		t, err := a.store.Get(q, id)
+		if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		body, _ := json.Marshal(t) // a Ticket always encodes
+		body = append(body, '\n')
+		tag := etag(body)
+		h := w.Header()
+		h.Set("ETag", tag)
+		h.Set("Cache-Control", "no-cache")
+		if inm := r.Header.Get("If-None-Match"); inm != "" && noneMatch(inm, tag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Content-Type", jsonType)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	case http.MethodDelete:
+		if err := a.store.Cancel(q, id); err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		methodNotAllowed(w, r, "GET, HEAD, DELETE")
+	}
+}
+
+// notify accepts a notification for the patient; it goes out later.
+func (a *API) notify(w http.ResponseWriter, r *http.Request) {
+	q, ok := queueName(w, r)
+	if !ok {
+		return
+	}
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, "POST")
+		return
+	}
+	t, err := a.store.Notify(q, r.PathValue("id"))
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", ticketURL(t))
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "pending", "ticket": t})
+}
+
+// call calls the next patient.
+func (a *API) call(w http.ResponseWriter, r *http.Request) {
+	q, ok := queueName(w, r)
+	if !ok {
+		return
+	}
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, "POST")
+		return
+	}
+	t, err := a.store.Call(q)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+// now redirects to the ticket being called.
+func (a *API) now(w http.ResponseWriter, r *http.Request) {
+	q, ok := queueName(w, r)
+	if !ok {
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	t, err := a.store.Current(q)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", ticketURL(t))
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusFound, map[string]string{"location": ticketURL(t)})
+}
+
+// transfer is declared in the API but not offered by this backend.
+func (a *API) transfer(w http.ResponseWriter, r *http.Request) {
+	if _, ok := queueName(w, r); !ok {
+		return
+	}
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, "POST")
+		return
+	}
+	writeError(w, r, http.StatusNotImplemented, "transferring a ticket between queues is not implemented")
+}
+
+// legacy moves the unversioned API paths to /api/v1 for good.
+func (a *API) legacy(w http.ResponseWriter, r *http.Request) {
+	loc := apiPrefix + strings.TrimPrefix(r.URL.EscapedPath(), legacyPrefix)
+	if r.URL.RawQuery != "" {
+		loc += "?" + r.URL.RawQuery
+	}
+	w.Header().Set("Location", loc)
+	writeJSON(w, http.StatusMovedPermanently, map[string]string{"location": loc})
+}
+
+// storeError answers a store refusal with its status.
+func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNoTicket), errors.Is(err, ErrNobodyCalled):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrDuplicate), errors.Is(err, ErrQueueFull), errors.Is(err, ErrTooManyQueues),
+		errors.Is(err, ErrNobodyWaiting), errors.Is(err, ErrAlreadyCalled), errors.Is(err, ErrCancelled):
+		status = http.StatusConflict
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrTooManyViewers), errors.Is(err, ErrClosed):
+		w.Header().Set("Retry-After", "1")
+		status = http.StatusServiceUnavailable
+	}
+	writeError(w, r, status, err.Error())
+}

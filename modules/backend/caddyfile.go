@@ -1,0 +1,55 @@
+package backend
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective(moduleName, parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder(moduleName, httpcaddyfile.After, "file_server")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	b := new(Handler)
+	err := b.UnmarshalCaddyfile(h.Dispenser)
+	return b, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	careq_backend <name> {
+//		faults
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	if !ValidQueueName(d.Val()) {
+		return d.Errf("invalid name '%s': expected 1 to 64 letters, digits, '-' or '_'", d.Val())
+	}
+	h.Name = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "faults":
+			if h.Faults {
+				return d.Err("faults already specified")
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Faults = true
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

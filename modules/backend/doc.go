@@ -1,2 +1,0 @@
-// Package backend is a CareQ Gateway module.
-package backend

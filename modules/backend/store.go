@@ -1,0 +1,317 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// now is the store's clock; tests replace it.
+var now = time.Now
+
+// The store's caps. A replica is a demo backend that must stay small
+// whatever clients send, so the numbers are fixed rather than knobs.
+const (
+	// maxQueues bounds the queues one replica holds.
+	maxQueues = 64
+	// maxWaiting bounds the tickets waiting in one queue.
+	maxWaiting = 500
+	// maxFinished bounds the called and cancelled tickets a queue keeps
+	// for GET; the oldest is forgotten first.
+	maxFinished = 500
+	// maxNotifying bounds the notifications in flight on one replica.
+	maxNotifying = 64
+	// maxPatientLen bounds a patient's name, in bytes.
+	maxPatientLen = 100
+	// maxQueueNameLen bounds a queue's name, in bytes.
+	maxQueueNameLen = 64
+)
+
+// The store's refusals; the HTTP API maps each to a status code.
+var (
+	ErrNoTicket       = errors.New("no such ticket")
+	ErrDuplicate      = errors.New("this patient already holds a waiting ticket in this queue")
+	ErrQueueFull      = errors.New("queue full: " + strconv.Itoa(maxWaiting) + " tickets are waiting")
+	ErrTooManyQueues  = errors.New("this replica already holds " + strconv.Itoa(maxQueues) + " queues")
+	ErrNobodyWaiting  = errors.New("no patient waiting")
+	ErrNobodyCalled   = errors.New("no patient is being called")
+	ErrAlreadyCalled  = errors.New("ticket already called")
+	ErrCancelled      = errors.New("ticket cancelled")
+	ErrBusy           = errors.New("too many notifications in flight")
+	ErrTooManyViewers = errors.New("too many live subscribers")
+	ErrClosed         = errors.New("replica shutting down")
+)
+
+// queue is one queue's state. Every field is guarded by Store.mu.
+type queue struct {
+	name     string
+	seq      uint64
+	tickets  map[string]*Ticket
+	waiting  [numPriorities][]*Ticket // FIFO per priority
+	patients map[string]string        // patient key → id of their waiting ticket
+	finished []string                 // ids of called/cancelled tickets, oldest first
+	current  string                   // id of the ticket called last
+}
+
+// Store holds the queues of one replica. It is safe for concurrent use; one
+// mutex guards everything, which is plenty for a demo backend and keeps
+// every change and its event in one order.
+type Store struct {
+	mu     sync.Mutex
+	queues map[string]*queue
+	feed   *feed
+
+	notifying   chan struct{} // semaphore of notifications in flight
+	notifyDelay time.Duration // notifyDelay; tests shorten it
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Store{
+		queues:      make(map[string]*queue),
+		feed:        newFeed(),
+		notifying:   make(chan struct{}, maxNotifying),
+		notifyDelay: notifyDelay,
+		ctx:         ctx,
+		cancel:      cancel,
+	}
+}
+
+// Destruct stops pending notifications and closes every live subscriber;
+// it implements caddy.Destructor so the store can live in a UsagePool.
+func (s *Store) Destruct() error {
+	// Cancelling under the lock means no Notify can start a delivery
+	// (wg.Add) once Wait has begun.
+	s.mu.Lock()
+	s.cancel()
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.mu.Lock()
+	s.feed.closeAll()
+	s.mu.Unlock()
+	return nil
+}
+
+// ValidQueueName reports whether name can name a queue: 1 to 64 letters,
+// digits, '-' or '_'.
+func ValidQueueName(name string) bool {
+	if name == "" || len(name) > maxQueueNameLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// patientKey is what makes two patients the same for duplicate detection.
+func patientKey(p string) string { return strings.ToLower(strings.TrimSpace(p)) }
+
+// Create gives patient a waiting ticket in the named queue, creating the
+// queue if needed.
+func (s *Store) Create(queueName, patient string, p Priority) (Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[queueName]
+	if q == nil {
+		if len(s.queues) >= maxQueues {
+			return Ticket{}, ErrTooManyQueues
+		}
+		q = &queue{name: queueName, tickets: make(map[string]*Ticket), patients: make(map[string]string)}
+		s.queues[queueName] = q
+	}
+	key := patientKey(patient)
+	if _, dup := q.patients[key]; dup {
+		return Ticket{}, ErrDuplicate
+	}
+	if q.waitingCount() >= maxWaiting {
+		return Ticket{}, ErrQueueFull
+	}
+	q.seq++
+	t := &Ticket{
+		ID:        strconv.FormatUint(q.seq, 10),
+		Queue:     queueName,
+		Patient:   strings.TrimSpace(patient),
+		Priority:  p,
+		Status:    StatusWaiting,
+		CreatedAt: now().UTC(),
+	}
+	q.tickets[t.ID] = t
+	q.patients[key] = t.ID
+	q.waiting[p] = append(q.waiting[p], t)
+	s.feed.publish(queueName, eventCreated, t, q.waitingCount())
+	return *t, nil
+}
+
+// Get returns a ticket.
+func (s *Store) Get(queueName, id string) (Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.ticket(queueName, id)
+	if err != nil {
+		return Ticket{}, err
+	}
+	return *t, nil
+}
+
+// ticket must be called with s.mu held.
+func (s *Store) ticket(queueName, id string) (*Ticket, error) {
+	q := s.queues[queueName]
+	if q == nil {
+		return nil, ErrNoTicket
+	}
+	t := q.tickets[id]
+	if t == nil {
+		return nil, ErrNoTicket
+	}
+	return t, nil
+}
+
+// Waiting returns the queue's waiting tickets in calling order: by priority,
+// then arrival. An unknown queue has none.
+func (s *Store) Waiting(queueName string) []Ticket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waitingLocked(queueName)
+}
+
+// waitingLocked must be called with s.mu held.
+func (s *Store) waitingLocked(queueName string) []Ticket {
+	q := s.queues[queueName]
+	out := []Ticket{}
+	if q == nil {
+		return out
+	}
+	for p := numPriorities - 1; p >= 0; p-- {
+		for _, t := range q.waiting[p] {
+			out = append(out, *t)
+		}
+	}
+	return out
+}
+
+// Call calls the next patient: the oldest ticket of the highest priority
+// that has one waiting.
+func (s *Store) Call(queueName string) (Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[queueName]
+	if q == nil {
+		return Ticket{}, ErrNobodyWaiting
+	}
+	for p := numPriorities - 1; p >= 0; p-- {
+		if len(q.waiting[p]) == 0 {
+			continue
+		}
+		t := q.waiting[p][0]
+		q.waiting[p][0] = nil
+		q.waiting[p] = q.waiting[p][1:]
+		at := now().UTC()
+		t.Status, t.CalledAt = StatusCalled, &at
+		delete(q.patients, patientKey(t.Patient))
+		q.current = t.ID
+		q.finish(t.ID)
+		s.feed.publish(queueName, eventCalled, t, q.waitingCount())
+		return *t, nil
+	}
+	return Ticket{}, ErrNobodyWaiting
+}
+
+// Current returns the ticket called last in the queue.
+func (s *Store) Current(queueName string) (Ticket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[queueName]
+	if q == nil || q.current == "" || q.tickets[q.current] == nil {
+		return Ticket{}, ErrNobodyCalled
+	}
+	return *q.tickets[q.current], nil
+}
+
+// Cancel cancels a waiting ticket. Cancelling a cancelled ticket again
+// succeeds and changes nothing; a called ticket cannot be cancelled.
+func (s *Store) Cancel(queueName, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.ticket(queueName, id)
+	if err != nil {
+		return err
+	}
+	switch t.Status {
+	case StatusCancelled:
+		return nil
+	case StatusCalled:
+		return ErrAlreadyCalled
+	}
+	q := s.queues[queueName]
+	w := q.waiting[t.Priority]
+	for i, x := range w {
+		if x == t {
+			q.waiting[t.Priority] = append(w[:i], w[i+1:]...)
+			w[len(w)-1] = nil
+			break
+		}
+	}
+	at := now().UTC()
+	t.Status, t.CancelledAt = StatusCancelled, &at
+	delete(q.patients, patientKey(t.Patient))
+	q.finish(t.ID)
+	s.feed.publish(queueName, eventCancelled, t, q.waitingCount())
+	return nil
+}
+
+// Subscribe returns a live feed of the queue's changes; its first message
+// is a snapshot of the queue. The caller must Unsubscribe it.
+func (s *Store) Subscribe(queueName string) (*Subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	var current *Ticket
+	if q := s.queues[queueName]; q != nil && q.current != "" {
+		if t := q.tickets[q.current]; t != nil {
+			c := *t
+			current = &c
+		}
+	}
+	return s.feed.subscribe(queueName, s.waitingLocked(queueName), current)
+}
+
+// Unsubscribe ends a subscription; it is safe to call more than once.
+func (s *Store) Unsubscribe(sub *Subscription) { s.feed.unsubscribe(sub) }
+
+// waitingCount must be called with the store's mutex held.
+func (q *queue) waitingCount() int {
+	n := 0
+	for _, w := range q.waiting {
+		n += len(w)
+	}
+	return n
+}
+
+// finish records that a ticket is no longer waiting and forgets the oldest
+// finished ticket beyond maxFinished. Must be called with the store's mutex
+// held.
+func (q *queue) finish(id string) {
+	q.finished = append(q.finished, id)
+	if len(q.finished) <= maxFinished {
+		return
+	}
+	old := q.finished[0]
+	q.finished = q.finished[1:]
+	delete(q.tickets, old)
+	if q.current == old {
+		q.current = ""
+	}
+}
