@@ -142,3 +142,33 @@ func FuzzAppendDocument(f *testing.F) {
 		_ = fmt.Sprint(doc)
 	})
 }
+
+func TestWriteClosesWhenBodyAwaited(t *testing.T) {
+	tests := []struct {
+		name   string
+		proto  int
+		length int64
+		expect string
+		want   string
+	}{
+		{"waiting for 100 Continue", 1, 10, "100-continue", "close"},
+		{"case-insensitive", 1, 10, "100-Continue", "close"},
+		{"body already sent", 1, 10, "", ""},
+		{"no body", 1, 0, "100-continue", ""},
+		{"HTTP/2 has no Connection field", 2, 10, "100-continue", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", nil)
+			r.ProtoMajor, r.ContentLength = tt.proto, tt.length
+			if tt.expect != "" {
+				r.Header.Set("Expect", tt.expect)
+			}
+			w := httptest.NewRecorder()
+			_ = Write(w, r, New(429, RateLimited, "x"), "id")
+			if got := w.Header().Get("Connection"); got != tt.want {
+				t.Errorf("Connection = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

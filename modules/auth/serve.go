@@ -193,15 +193,6 @@ func (h *Handler) refuse(r *http.Request, why reason, slot int) error {
 			e.WithHeader("WWW-Authenticate", c)
 		}
 	}
-	if r.ProtoMajor == 1 && r.ContentLength != 0 {
-		// The body was never read, and must not be: Go's server would
-		// otherwise drain it before answering (Caddy wraps the body, which
-		// hides Expect: 100-continue from that logic), so a client waiting
-		// for 100 Continue would wait for nothing. Closing the connection
-		// after the answer is what RFC 9110 §10.1.1 allows for a body that
-		// is not read.
-		e.WithHeader("Connection", "close")
-	}
 	if ce := h.logger.Check(zap.DebugLevel, "refused"); ce != nil {
 		ce.Write(zap.String("reason", info.name), zap.Int("status", info.status), zap.String("request_id", reqid.Get(r)))
 	}

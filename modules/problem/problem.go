@@ -71,20 +71,16 @@ func (h *Handler) Provision(caddy.Context) error {
 // retry soon, but not in a busy loop.
 const defaultRetryAfter = 1
 
-// ServeHTTP writes the problem document; it never calls next.
+// ServeHTTP writes the problem document of the error at hand (in
+// handle_errors). In an ordinary route it returns its own answer as an
+// error instead, so that handlers wrapping it (careq_metrics) count it as
+// the gateway's, and handle_errors renders it. It never calls next.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	var e *edge.Error
-	if err, ok := r.Context().Value(caddyhttp.ErrorCtxKey).(error); ok && err != nil {
-		e = edge.Resolve(r, err)
-	} else {
-		e = edge.Classify(caddyhttp.Error(h.Status, nil))
-		if h.Cause != "" {
-			e.Cause = edge.Cause(h.Cause)
-		}
-		if h.Detail != "" {
-			e.Detail = h.Detail
-		}
+	err, _ := r.Context().Value(caddyhttp.ErrorCtxKey).(error)
+	if err == nil {
+		return h.answer().HandlerError()
 	}
+	e := edge.Resolve(r, err)
 	if e.Status == http.StatusServiceUnavailable && e.Header.Get("Retry-After") == "" && w.Header().Get("Retry-After") == "" {
 		e = withRetryAfter(e, h.RetryAfter)
 	}
@@ -94,6 +90,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		return nil
 	}
 	return edge.Write(w, r, e, reqid.Get(r))
+}
+
+// answer is the handler's own answer in an ordinary route.
+func (h *Handler) answer() *edge.Error {
+	e := edge.Classify(caddyhttp.Error(h.Status, nil))
+	e.Err = nil
+	if h.Cause != "" {
+		e.Cause = edge.Cause(h.Cause)
+	}
+	if h.Detail != "" {
+		e.Detail = h.Detail
+	}
+	if h.Status == http.StatusServiceUnavailable {
+		e = withRetryAfter(e, h.RetryAfter)
+	}
+	return e
 }
 
 // withRetryAfter returns a copy of e with a Retry-After header, leaving the

@@ -73,14 +73,36 @@ func TestHandleErrors(t *testing.T) {
 	}
 }
 
+// TestOrdinaryRoute: outside handle_errors the handler returns its answer
+// as an error, which handle_errors (the same handler) then renders.
 func TestOrdinaryRoute(t *testing.T) {
-	w, doc := render(t, &Handler{}, http.MethodGet, nil)
-	if w.Code != 404 || doc["type"] != "urn:careq:problem:route-not-found" {
-		t.Errorf("default = %d %v, want 404 route-not-found", w.Code, doc)
-	}
-	w, doc = render(t, &Handler{Status: 503, Cause: "service-unavailable", Detail: "clinic closed for maintenance", RetryAfter: 120}, http.MethodGet, nil)
-	if w.Code != 503 || doc["detail"] != "clinic closed for maintenance" || w.Header().Get("Retry-After") != "120" {
-		t.Errorf("maintenance = %d %v %v", w.Code, doc, w.Header())
+	for _, tt := range []struct {
+		name     string
+		h        *Handler
+		status   int
+		cause    string
+		detail   string
+		retryHdr string
+	}{
+		{"default", &Handler{}, 404, "route-not-found", "no route of this gateway matches the request path", ""},
+		{"maintenance", &Handler{Status: 503, Cause: "service-unavailable", Detail: "clinic closed for maintenance", RetryAfter: 120}, 503, "service-unavailable", "clinic closed for maintenance", "120"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.h.Provision(ctxless()); err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+			w := httptest.NewRecorder()
+			err := tt.h.ServeHTTP(w, r, nil)
+			if err == nil || w.Body.Len() != 0 {
+				t.Fatalf("ordinary route wrote %q and returned %v; want nothing written and an error", w.Body.String(), err)
+			}
+			w, doc := render(t, new(Handler), http.MethodGet, err)
+			if w.Code != tt.status || doc["type"] != edge.TypeBase+tt.cause || doc["detail"] != tt.detail || w.Header().Get("Retry-After") != tt.retryHdr {
+				t.Errorf("rendered %d %v Retry-After=%q; want %d %s %q", w.Code, doc, w.Header().Get("Retry-After"), tt.status, tt.cause, tt.retryHdr)
+			}
+		})
 	}
 }
 

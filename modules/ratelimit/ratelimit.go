@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -237,7 +236,6 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	key, isIP, tooLong := h.keyer.key(r)
 	if tooLong {
-		closeIfBodyAwaited(w, r)
 		return edge.New(http.StatusBadRequest, edge.BadRequest,
 			"the rate-limit key of this request is longer than "+strconv.Itoa(maxKeyLen)+" bytes").
 			With("zone", h.Name).HandlerError()
@@ -249,22 +247,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	h.rejected.Inc()
-	closeIfBodyAwaited(w, r)
 	return edge.New(h.Status, edge.RateLimited, h.detail).
 		With("zone", h.Name).
 		WithHeader("Retry-After", strconv.FormatInt(retrySeconds(d.retryAfter), 10)).
 		HandlerError()
-}
-
-// closeIfBodyAwaited makes a refusal close the connection when the client
-// is waiting for 100 Continue before sending its body. Caddy's server wraps
-// the request body, which hides from net/http that the body was never asked
-// for; without this, net/http would wait for the body to discard it before
-// sending the refusal, and read it.
-func closeIfBodyAwaited(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor == 1 && r.ContentLength != 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
-		w.Header().Set("Connection", "close")
-	}
 }
 
 // Interface guards

@@ -1,0 +1,136 @@
+package breaker
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	edge "github.com/careq/gateway/internal/problem"
+)
+
+// now is the clock that measures a call's latency.
+var now = time.Now
+
+// call is one request let through a breaker. It wraps the ResponseWriter
+// to see the status; ResponseWriterWrapper passes Flush, Hijack and the
+// rest on through http.ResponseController, so WebSockets work through it.
+// Calls are pooled: a request through a closed breaker allocates none.
+type call struct {
+	caddyhttp.ResponseWriterWrapper
+	h        *Handler
+	done     func(error) // reports the outcome when the call was admitted with admitLater
+	settled  bool        // the outcome is known and the in-flight slot freed
+	outcome  error       // once settled
+	tunnel   bool        // an extended CONNECT: a 2xx starts a tunnel
+	status   int         // first final status written (or 101), 0 before
+	start    time.Time   // when the call was let through, with failure_latency
+	header   time.Time   // when the status was written, with failure_latency
+	err      error       // what the next handler returned
+	returned bool        // the next handler returned (did not panic)
+}
+
+var calls = sync.Pool{New: func() any { return new(call) }}
+
+func newCall(w http.ResponseWriter, r *http.Request, h *Handler, done func(error)) *call {
+	c := calls.Get().(*call)
+	c.ResponseWriter = w
+	c.h, c.done = h, done
+	c.tunnel = r.Method == http.MethodConnect
+	if h.latency > 0 {
+		c.start = now()
+	}
+	return c
+}
+
+// WriteHeader notes the status. A protocol switch ends the call there: a
+// WebSocket is judged on its upgrade, and the tunnel that follows neither
+// holds an in-flight slot nor is cut when the breaker opens.
+func (c *call) WriteHeader(code int) {
+	if c.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		c.status = code
+		if c.h.latency > 0 {
+			c.header = now()
+		}
+		if code == http.StatusSwitchingProtocols || (c.tunnel && code < 300) {
+			c.settle(c.h.slow(c))
+		}
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+// Write notes the implicit 200 of a body written without a header.
+func (c *call) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+		if c.h.latency > 0 {
+			c.header = now()
+		}
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+// settle records the outcome, reports it through done and frees the
+// in-flight slot; only the first call counts.
+func (c *call) settle(outcome error) {
+	if c.settled {
+		return
+	}
+	c.settled, c.outcome = true, outcome
+	if c.done != nil {
+		c.done(outcome)
+	}
+	c.h.entry.release()
+}
+
+// finish settles the call when the next handler is done (or panicked),
+// returns it to the pool and returns its outcome.
+func (h *Handler) finish(c *call, r *http.Request) error {
+	if !c.settled {
+		c.settle(h.judge(c, r))
+	}
+	outcome := c.outcome
+	*c = call{}
+	calls.Put(c)
+	return outcome
+}
+
+// judge returns the outcome of a call that ended: nil for a success,
+// errFailure for the backend's failure, errExcluded for one that says
+// nothing about the backend.
+func (h *Handler) judge(c *call, r *http.Request) error {
+	if !c.returned || r.Context().Err() != nil {
+		return errExcluded // a panic is the gateway's; a hang-up the client's
+	}
+	if c.err != nil {
+		switch status, _ := edge.CauseOf(c.err); status {
+		case http.StatusBadGateway, http.StatusGatewayTimeout:
+			return errFailure
+		}
+		return errExcluded // raised inside the route, not by the backend
+	}
+	switch {
+	case c.status == 499:
+		return errExcluded // reverse_proxy's record of a client hang-up
+	case h.failing(c.status):
+		return errFailure
+	}
+	return h.slow(c)
+}
+
+// slow returns errFailure for a call whose header came later than
+// failure_latency (or that has none yet and is already that late).
+func (h *Handler) slow(c *call) error {
+	if h.latency <= 0 {
+		return nil
+	}
+	at := c.header
+	if at.IsZero() {
+		at = now()
+	}
+	if at.Sub(c.start) > h.latency {
+		return errFailure
+	}
+	return nil
+}

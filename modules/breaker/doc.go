@@ -1,2 +1,0 @@
-// Package breaker is a CareQ Gateway module.
-package breaker

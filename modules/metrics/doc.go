@@ -1,2 +1,0 @@
-// Package metrics is a CareQ Gateway module.
-package metrics

@@ -1,0 +1,202 @@
+// Package metrics provides the careq_metrics handler: RED metrics per route
+// (rate, errors by who answered and why, duration), requests in flight,
+// every answer the gateway gives itself by cause, and upstream failures by
+// kind. It wraps the rest of the route, so it sees the status a backend
+// wrote and the error a later CareQ handler or reverse_proxy returned.
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/problem"
+)
+
+const moduleName = "careq_metrics"
+
+// RouteVar is the request variable that holds the route's name, for later
+// handlers and logs ({http.vars.careq.route}).
+const RouteVar = "careq.route"
+
+// now is the clock; tests replace it.
+var now = time.Now
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler counts the requests of one route. It sets the request variable
+// careq.route (placeholder {http.vars.careq.route}) to the route's name.
+//
+// | Metric | Labels |
+// |---|---|
+// | careq_http_requests_total | route, method, code, source (gateway, backend) |
+// | careq_http_request_duration_seconds | route |
+// | careq_http_requests_in_flight | route |
+// | careq_http_gateway_responses_total | route, cause, code |
+// | careq_upstream_failures_total | route, kind (dial, timeout, bad_response) |
+//
+// An answer is the gateway's own (source=gateway) when a later handler
+// returned an error: its status and cause are those of the problem document
+// that careq_problem renders for it. Anything a later handler wrote is the
+// backend's (source=backend). Methods other than the nine standard ones are
+// counted as OTHER.
+type Handler struct {
+	// Route names the route in the `route` label: 1 to 64 letters, digits
+	// and - _ . : characters. Handlers that share a name share counters.
+	// Required. Default: none.
+	Route string `json:"route,omitempty"`
+
+	// rm holds the route's collector children, shared across reloads.
+	rm *routeMetrics
+	// routeVal is Route as an interface value, boxed once.
+	routeVal any
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers." + moduleName,
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision registers the collectors in the config's registry and resolves
+// the route's children.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	if err := register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	// An invalid name must not become a label value; Validate, which runs
+	// next, rejects the config.
+	if checkRoute(h.Route) != nil {
+		return nil
+	}
+	h.rm = metricsFor(h.Route)
+	h.routeVal = h.Route
+	return nil
+}
+
+// Validate rejects a missing or malformed route name.
+func (h *Handler) Validate() error {
+	return checkRoute(h.Route)
+}
+
+// maxRouteLen bounds a route name; dashboards show it in legends.
+const maxRouteLen = 64
+
+func checkRoute(route string) error {
+	if route == "" || len(route) > maxRouteLen {
+		return fmt.Errorf("route must be 1 to %d characters long, got %q", maxRouteLen, route)
+	}
+	for i := 0; i < len(route); i++ {
+		c := route[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':':
+		default:
+			return fmt.Errorf("route must hold only letters, digits and - _ . : characters, got %q", route)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP calls the rest of the route and counts the answer.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	rm := h.rm
+	caddyhttp.SetVar(r.Context(), RouteVar, h.routeVal)
+	rm.inFlight.Inc()
+	start := now()
+	rec := newRecorder(w)
+	defer func() {
+		if p := recover(); p != nil {
+			rm.countPanic(r, rec, p, start)
+			panic(p) // careq_request_id answers it, with the log and stack
+		}
+	}()
+	err := next.ServeHTTP(rec, r)
+	rm.count(r, rec.status, rec.switched, err, start, now())
+	rec.release()
+	return err
+}
+
+// count counts one answer: the status the rest of the route wrote (0 for
+// none), when a 101 was written, and the error it returned.
+func (rm *routeMetrics) count(r *http.Request, status int, switched time.Time, err error, start, end time.Time) {
+	rm.inFlight.Dec()
+	method := methodIndex(r.Method)
+	if err != nil && status == 0 {
+		// Nothing was written: the gateway answers with a problem document.
+		e := answerOf(r, err)
+		rm.countGateway(method, renderedStatus(e), e.Cause)
+	} else {
+		if status == 0 {
+			// net/http answers 200 for a handler that wrote nothing.
+			status = http.StatusOK
+		}
+		rm.requests.counter(sourceBackend*numMethods+method, codeIndex(status)).Inc()
+	}
+	if status == http.StatusSwitchingProtocols {
+		// A tunnel may stay open for hours; the latency is the upgrade's.
+		end = switched
+	}
+	rm.duration.Observe(end.Sub(start).Seconds())
+}
+
+// countGateway counts an answer the gateway gives itself.
+func (rm *routeMetrics) countGateway(method, code int, cause problem.Cause) {
+	rm.requests.counter(sourceGateway*numMethods+method, codeIndex(code)).Inc()
+	rm.gateway.counter(causeIndex(cause), codeIndex(code)).Inc()
+	if k := upstreamKind(cause); k >= 0 {
+		rm.upstream[k].Inc()
+	}
+}
+
+// countPanic counts a request whose rest of the route panicked with p.
+// careq_request_id turns a panic into a 500 internal-error answer; an
+// http.ErrAbortHandler panic instead drops the connection, and is counted
+// only as the status the backend had already written, if any.
+func (rm *routeMetrics) countPanic(r *http.Request, rec *recorder, p any, start time.Time) {
+	e, _ := p.(error)
+	switch {
+	case rec.status != 0:
+		// The answer had begun; it ends broken, but it was the backend's.
+		rm.count(r, rec.status, rec.switched, nil, start, now())
+	case e != nil && errors.Is(e, http.ErrAbortHandler):
+		rm.inFlight.Dec()
+	default:
+		internal := problem.New(http.StatusInternalServerError, problem.InternalError, "").HandlerError()
+		rm.count(r, 0, time.Time{}, internal, start, now())
+	}
+}
+
+// answerOf returns the edge answer careq_problem renders for err: the
+// *problem.Error that err carries, looked up without allocating, else what
+// problem.Resolve makes of a plain error.
+func answerOf(r *http.Request, err error) *problem.Error {
+	if e, ok := errors.AsType[*problem.Error](err); ok {
+		return e
+	}
+	return problem.Resolve(r, err)
+}
+
+// renderedStatus is the status the client gets for e: careq_problem answers
+// a status outside 400-599 with 500.
+func renderedStatus(e *problem.Error) int {
+	if e.Status < 400 || e.Status > 599 {
+		return http.StatusInternalServerError
+	}
+	return e.Status
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

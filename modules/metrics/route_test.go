@@ -1,0 +1,59 @@
+package metrics
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/careq/gateway/internal/problem"
+)
+
+// TestReprovisionKeepsCounters provisions the same route in many configs, as
+// reloads do: it never fails, and the counters carry on.
+func TestReprovisionKeepsCounters(t *testing.T) {
+	route := routeName("reloaded")
+	for i := 0; i < 50; i++ {
+		h := newHandler(t, route)
+		if err := h.ServeHTTP(httptest.NewRecorder(), newRequest(http.MethodGet, "/"), writeStatus(http.StatusOK)); err != nil {
+			t.Fatal(err)
+		}
+		if v := value(t, requestsTotal, "route", route); v != float64(i+1) {
+			t.Fatalf("after %d loads the route counted %v, want %d", i+1, v, i+1)
+		}
+	}
+}
+
+// TestCauseIndexBounded adds more causes than maxCauses: the first ones
+// get rows of their own, the rest are counted as "other", and a known cause
+// keeps its row.
+func TestCauseIndexBounded(t *testing.T) {
+	saved := causes.Load()
+	t.Cleanup(func() { causes.Store(saved) })
+	seen := map[int]problem.Cause{}
+	for i := 0; i < 2*maxCauses; i++ {
+		c := problem.Cause(fmt.Sprintf("test-cause-%d", i))
+		idx := causeIndex(c)
+		if idx < 0 || idx >= maxCauses {
+			t.Fatalf("causeIndex(%q) = %d, outside 0..%d", c, idx, maxCauses-1)
+		}
+		if idx != 0 {
+			if prev, ok := seen[idx]; ok && prev != c {
+				t.Fatalf("causes %q and %q share row %d", prev, c, idx)
+			}
+			seen[idx] = c
+			if got := causeName(idx); got != c {
+				t.Errorf("causeName(%d) = %q, want %q", idx, got, c)
+			}
+		}
+	}
+	if causeIndex(problem.Cause("test-cause-1000")) != 0 {
+		t.Error("a cause past the bound has a row of its own, want other (0)")
+	}
+	if got := causeName(causeIndex(problem.RateLimited)); got != problem.RateLimited {
+		t.Errorf("rate-limited maps to %q after the set filled up", got)
+	}
+	if got := causeName(0); got != problem.Other {
+		t.Errorf("row 0 is %q, want %q", got, problem.Other)
+	}
+}
