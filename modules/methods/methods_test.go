@@ -69,7 +69,7 @@ func TestValidate(t *testing.T) {
 func TestUnmarshalCaddyfile(t *testing.T) {
 	tests := []struct {
 		name, in, wantErr string
-		want             []string
+		want              []string
 	}{
 		{"list", "careq_methods GET POST", "", []string{"GET", "POST"}},
 		{"none", "careq_methods", "", nil},

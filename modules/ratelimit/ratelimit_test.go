@@ -239,4 +239,3 @@ type headerOnly struct{ h http.Header }
 func (w *headerOnly) Header() http.Header         { return w.h }
 func (w *headerOnly) Write(p []byte) (int, error) { return len(p), nil }
 func (w *headerOnly) WriteHeader(int)             {}
-
