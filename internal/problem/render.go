@@ -31,6 +31,9 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) e
 		h.Set("Connection", "close")
 	}
 	h.Set("Content-Type", ContentType)
+	if requestID != "" {
+		h.Set("X-Request-Id", requestID)
+	}
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
 	h.Del("ETag")

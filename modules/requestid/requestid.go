@@ -68,16 +68,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		vals = []string{h.gen.next()}
 	}
 	id := vals[0]
-	// One slice serves both headers: its capacity is 1, so an append by a
-	// later handler copies it rather than touching the other header.
+	// One slice serves the request and the response: its capacity is 1, so
+	// an append by a later handler copies it rather than touching the other.
 	r.Header[reqid.Header] = vals
-	w.Header()[reqid.Header] = vals
 	reqid.Set(r, id)
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Set(zap.String("request_id", id))
 	}
 	defer h.recoverPanic(r, id, &err)
-	return next.ServeHTTP(w, r)
+	sw := newStamper(w, vals)
+	defer sw.release()
+	return next.ServeHTTP(sw, r)
 }
 
 // maxLen bounds an accepted id: long enough for a UUID or a W3C trace id with

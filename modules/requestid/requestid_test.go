@@ -53,13 +53,19 @@ func serve(t *testing.T, h *Handler, in ...string) (seen []string, resp string, 
 	ctx = context.WithValue(ctx, caddyhttp.ExtraLogFieldsCtxKey, new(caddyhttp.ExtraLogFields))
 	r = r.WithContext(ctx)
 	w := httptest.NewRecorder()
-	next := caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		seen = r.Header.Values(reqid.Header)
 		v = reqid.Get(r)
+		// A backend that echoes the id, as reverse_proxy copies it.
+		w.Header().Add(reqid.Header, "echoed-by-backend")
+		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
 	if err := h.ServeHTTP(w, r, next); err != nil {
 		t.Fatal(err)
+	}
+	if got := w.Header().Values(reqid.Header); len(got) != 1 {
+		t.Fatalf("response has X-Request-ID %q, want exactly one", got)
 	}
 	return seen, w.Header().Get(reqid.Header), v
 }
