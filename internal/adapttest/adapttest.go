@@ -58,17 +58,30 @@ func Run(t *testing.T, dir string) {
 // output (CAREQ_UPDATE_GOLDEN=1 go test ./...); review the diff before
 // committing it.
 func update(t *testing.T, f, in string) {
+	if err := os.WriteFile(f, []byte(in+"\n----------\n"+adapt(t, in)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WriteJSON writes the indented JSON that caddyfile adapts to into path.
+func WriteJSON(t *testing.T, path, caddyfile string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(adapt(t, caddyfile)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func adapt(t *testing.T, in string) string {
+	t.Helper()
 	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(in), nil)
 	if err != nil {
-		t.Fatalf("%s: %v", f, err)
+		t.Fatalf("adapting: %v", err)
 	}
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, out, "", "\t"); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(f, []byte(in+"\n----------\n"+pretty.String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return pretty.String()
 }
 
 var lineRef = regexp.MustCompile(`:\d+`)
