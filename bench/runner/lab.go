@@ -91,8 +91,8 @@ func (l *lab) gateway(bin, name, config, backendA, backendB string, extra []stri
 		"BENCH_BACKEND_A=" + backendA,
 		"BENCH_BACKEND_B=" + backendB,
 		"BENCH_RL_ZONE=" + name,
-		"BENCH_RL_RATE=100000000/s",
-		"BENCH_RL_BURST=100000000",
+		"BENCH_RL_RATE=1000000/s",
+		"BENCH_RL_BURST=1000000",
 	}, extra...)
 	return l.gatewayAt(bin, name, config, l.addr(), env)
 }

@@ -18,8 +18,8 @@ import (
 )
 
 func main() {
-	rounds := flag.Int("rounds", 3, "interleaved rounds of every scenario")
-	duration := flag.Duration("duration", 10*time.Second, "length of one wrk run")
+	rounds := flag.Int("rounds", 5, "interleaved rounds of every scenario")
+	duration := flag.Duration("duration", 7*time.Second, "length of one wrk run")
 	conns := flag.Int("conns", 32, "wrk connections")
 	smoke := flag.Bool("smoke", false, "one short round of everything, to prove the script works (numbers mean nothing)")
 	memory := flag.Int("memory", 0, "instead of the throughput run, measure the resident size with this many distinct keys and tokens")
@@ -106,8 +106,8 @@ func run(rounds int, duration time.Duration, conns int) error {
 	path := "/api/v1/queues/q1/tickets"
 	auth := []string{"Authorization: Bearer " + token}
 	proxied := []*scenario{
-		{name: "1 backend direct", url: "http://" + backendA + path, want: 200},
-		{name: "2 bare reverse_proxy", url: "http://" + bare + path, want: 200},
+		{name: "1 backend direct", url: "http://" + backendA + path, headers: auth, want: 200},
+		{name: "2 bare reverse_proxy", url: "http://" + bare + path, headers: auth, want: 200},
 		{name: "3 full CareQ chain", url: "http://" + full + path, headers: auth, want: 200},
 	}
 	refused := []*scenario{

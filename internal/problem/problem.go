@@ -121,8 +121,12 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // HandlerError wraps e for return from a caddyhttp.MiddlewareHandler.
+//
+// Unlike caddyhttp.Error it records no error id and no call-site trace: the
+// request id already names the occurrence, and the trace's runtime.Caller
+// would be the most expensive step of a refusal, which must stay cheap.
 func (e *Error) HandlerError() error {
-	return caddyhttp.Error(e.Status, e)
+	return caddyhttp.HandlerError{Err: e, StatusCode: e.Status}
 }
 
 // TitleOf returns the default title of a cause.

@@ -35,6 +35,10 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) e
 		h.Set("X-Request-Id", requestID)
 	}
 	h.Set("Cache-Control", "no-store")
+	if e.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		// Every 503 tells the client when to come back (the contract).
+		h.Set("Retry-After", "1")
+	}
 	h.Del("Content-Length")
 	h.Del("ETag")
 	h.Del("Last-Modified")

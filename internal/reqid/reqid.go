@@ -4,6 +4,7 @@
 package reqid
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -19,13 +20,17 @@ const Header = "X-Request-Id"
 
 // Get returns the request's id, or "" when no careq_request_id handler ran.
 func Get(r *http.Request) string {
-	if id, ok := caddyhttp.GetVar(r.Context(), VarKey).(string); ok {
+	switch id := caddyhttp.GetVar(r.Context(), VarKey).(type) {
+	case string:
 		return id
+	case fmt.Stringer:
+		return id.String()
 	}
 	return ""
 }
 
-// Set records id as the request's id.
-func Set(r *http.Request, id string) {
+// Set records id as the request's id. It may be a string or, to spare the
+// allocation of boxing one, a fmt.Stringer that returns it.
+func Set(r *http.Request, id any) {
 	caddyhttp.SetVar(r.Context(), VarKey, id)
 }

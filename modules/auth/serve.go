@@ -140,11 +140,10 @@ func (h *Handler) checkToken(r *http.Request, token string) (*identity, reason) 
 func (h *Handler) admit(r *http.Request, id *identity) {
 	decisionCounter[id.kind].Inc()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		for _, c := range id.claims {
-			repl.Set(c.key, c.val)
-		}
+		// The id is set (the rate limiter keys on it); the rest is answered
+		// on demand.
 		repl.Set("http.auth.user.id", id.userVal)
-		repl.Set("http.auth.user.scopes", id.scopesVal)
+		repl.Map(id.placeholder)
 	}
 	// One allocation for both values (the only one on this path). The
 	// slices are fresh, not shared with the cached identity, because later

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/caddyserver/caddy/v2"
 	"math/big"
 	"strings"
 	"time"
@@ -41,14 +42,42 @@ type identity struct {
 
 	// user and scopeList boxed once, so setting placeholders allocates nothing
 	userVal, scopesVal any
+	// placeholder answers {http.auth.user.scopes} and the claims on demand;
+	// built once, so a request adds it to its replacer without allocating.
+	placeholder caddy.ReplacerFunc
 }
 
 // seal fills in the derived fields; call it once the identity is complete.
 func (id *identity) seal() *identity {
 	id.scopeList = strings.Join(id.scopes, " ")
 	id.userVal, id.scopesVal = id.user, id.scopeList
+	id.placeholder = id.lookup
 	return id
 }
+
+// lookup answers the identity's placeholders other than the user id. A
+// request's claims are looked up only by whoever reads them (a log format,
+// a header template): setting every claim in the replacer on every request
+// would cost a map insert each, and map growth.
+func (id *identity) lookup(key string) (any, bool) {
+	if len(key) < len(userPlaceholderPrefix) || key[:len(userPlaceholderPrefix)] != userPlaceholderPrefix {
+		return nil, false
+	}
+	if key == scopesPlaceholder {
+		return id.scopesVal, true
+	}
+	for _, c := range id.claims {
+		if c.key == key {
+			return c.val, true
+		}
+	}
+	return nil, false
+}
+
+const (
+	userPlaceholderPrefix = "http.auth.user."
+	scopesPlaceholder     = userPlaceholderPrefix + "scopes"
+)
 
 // has reports whether the identity holds scope.
 func (id *identity) has(scope string) bool {

@@ -94,7 +94,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 
 // answer is the handler's own answer in an ordinary route.
 func (h *Handler) answer() *edge.Error {
-	e := edge.Classify(caddyhttp.Error(h.Status, nil))
+	e := edge.Classify(caddyhttp.HandlerError{StatusCode: h.Status})
 	e.Err = nil
 	if h.Cause != "" {
 		e.Cause = edge.Cause(h.Cause)

@@ -84,6 +84,7 @@ type Policy struct {
 
 	fallback   bool          // Mode is fallback
 	single     string        // the placeholder Key consists of, or "" when Key is a template
+	segment    int           // N when Key is {http.request.uri.path.N}, else -1 (set in Provision)
 	retryAfter string        // Retry-After value in whole seconds
 	robin      atomic.Uint64 // turn counter for requests that name no queue
 	count      counters      // metric children
@@ -109,6 +110,7 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	}
 	p.fallback = p.Mode == modeFallback
 	p.single = singlePlaceholder(p.Key)
+	p.segment = segmentIndex(p.single)
 	p.retryAfter = strconv.FormatInt(ceilSeconds(time.Duration(p.RetryAfter)), 10)
 	count, err := registerMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
@@ -183,6 +185,9 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 // queueOf renders Key for r. A key that is one placeholder is looked up
 // directly, which saves building a string; the result is the same.
 func (p *Policy) queueOf(r *http.Request) string {
+	if p.segment >= 0 && p.single != "" {
+		return pathSegment(r.URL.Path, p.segment) // no replacer, no allocation
+	}
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return ""

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"sync/atomic"
+	"unsafe"
 )
 
 // generator makes ids that are unique across gateways and restarts without a
@@ -27,14 +28,39 @@ func newGenerator() *generator {
 	return g
 }
 
-// next returns a new 33-character id; it allocates only the string.
-func (g *generator) next() string {
-	var b [33]byte
+// idLen is the length of a generated id.
+const idLen = 33
+
+// next writes a new id into b.
+func (g *generator) next(b *[idLen]byte) {
 	copy(b[:16], g.prefix[:])
 	b[16] = '-'
 	putHex(b[17:], g.seq.Add(1))
-	return string(b[:])
 }
+
+// box holds one request's id in a single allocation: the bytes of a
+// generated id, the one-element header slice that carries it, and (through
+// String) the request variable.
+type box struct {
+	vals [1]string
+	buf  [idLen]byte
+}
+
+// newBox returns a box holding id, or a fresh id when id is "".
+func (g *generator) newBox(id string) *box {
+	b := new(box)
+	if id == "" {
+		g.next(&b.buf)
+		// The bytes are never written again, so the string may share them.
+		id = unsafe.String(&b.buf[0], idLen)
+	}
+	b.vals[0] = id
+	return b
+}
+
+// String returns the id; it makes the box a request variable that
+// placeholders render as the id.
+func (b *box) String() string { return b.vals[0] }
 
 func putHex(dst []byte, v uint64) {
 	const hex = "0123456789abcdef"

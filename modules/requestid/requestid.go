@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	edge "github.com/careq/gateway/internal/problem"
 	"github.com/careq/gateway/internal/reqid"
 )
 
@@ -59,26 +60,53 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // ServeHTTP sets the request id and calls the next handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
-	in := r.Header[reqid.Header]
-	var vals []string
-	if h.trust && len(in) > 0 && Valid(in[0]) {
-		// Only the first value counts; any other is dropped.
-		vals = in[:1:1]
-	} else {
-		vals = []string{h.gen.next()}
+	kept := ""
+	if in := r.Header[reqid.Header]; h.trust && len(in) > 0 && Valid(in[0]) {
+		kept = in[0] // only the first value counts; any other is dropped
 	}
-	id := vals[0]
+	b := h.gen.newBox(kept)
+	id := b.vals[0]
 	// One slice serves the request and the response: its capacity is 1, so
 	// an append by a later handler copies it rather than touching the other.
+	vals := b.vals[:1:1]
 	r.Header[reqid.Header] = vals
-	reqid.Set(r, id)
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		extra.Set(zap.String("request_id", id))
+	reqid.Set(r, b)
+	if logsRequests(r) {
+		if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+			extra.Set(zap.String("request_id", id))
+		}
 	}
 	defer h.recoverPanic(r, id, &err)
 	sw := newStamper(w, vals)
-	defer sw.release()
-	return next.ServeHTTP(sw, r)
+	err = next.ServeHTTP(sw, r)
+	sw.release()
+	if pe := careqAnswer(err); pe != nil {
+		// A CareQ module refused the request before anything was written:
+		// render its answer here, with the renderer careq_problem uses,
+		// rather than through Caddy's error routes, which cost more than
+		// the refusal itself (issue #7).
+		return edge.Write(w, r, pe, id)
+	}
+	return err
+}
+
+// logsRequests reports whether the request's server writes access logs.
+// Adding a log field costs two allocations in Caddy (it resets a cache),
+// which a server that logs nothing should not pay on every request.
+func logsRequests(r *http.Request) bool {
+	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	return !ok || srv.Logs != nil
+}
+
+// careqAnswer returns the edge answer a CareQ module returned, or nil for
+// no error or an error of anything else (those go to handle_errors).
+func careqAnswer(err error) *edge.Error {
+	if he, ok := err.(caddyhttp.HandlerError); ok {
+		if pe, ok := he.Err.(*edge.Error); ok {
+			return pe
+		}
+	}
+	return nil
 }
 
 // maxLen bounds an accepted id: long enough for a UUID or a W3C trace id with

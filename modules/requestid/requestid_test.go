@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/careq/gateway/internal/adapttest"
+	edge "github.com/careq/gateway/internal/problem"
 	"github.com/careq/gateway/internal/reqid"
 )
 
@@ -104,13 +105,13 @@ func TestGeneratedIDsAreUnique(t *testing.T) {
 	g := newGenerator()
 	seen := make(map[string]bool, 10000)
 	for range 10000 {
-		id := g.next()
+		id := g.newBox("").String()
 		if seen[id] || !Valid(id) || len(id) != 33 {
 			t.Fatalf("generated id %q duplicate=%v valid=%v", id, seen[id], Valid(id))
 		}
 		seen[id] = true
 	}
-	if newGenerator().next()[:16] == g.next()[:16] {
+	if newGenerator().newBox("").String()[:16] == g.newBox("").String()[:16] {
 		t.Errorf("two generators drew the same prefix")
 	}
 }
@@ -206,4 +207,28 @@ func TestPanicBecomes500(t *testing.T) {
 	_ = h.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
 		panic(http.ErrAbortHandler)
 	}))
+}
+
+// TestRefusalRenderedInPlace: a CareQ module's answer is written here, as a
+// problem document with the id, and never reaches Caddy's error routes.
+func TestRefusalRenderedInPlace(t *testing.T) {
+	h := new(Handler)
+	_ = h.Provision(caddyCtx())
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("X-Request-ID", "kiosk-9")
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+	w := httptest.NewRecorder()
+	err := h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		return edge.New(429, edge.RateLimited, "slow down").WithHeader("Retry-After", "2").HandlerError()
+	}))
+	if err != nil || w.Code != 429 || w.Header().Get("Retry-After") != "2" || w.Header().Get("X-Request-Id") != "kiosk-9" ||
+		!strings.Contains(w.Body.String(), `"request_id":"kiosk-9"`) || w.Header().Get("Content-Type") != edge.ContentType {
+		t.Fatalf("refusal: err %v, %d %v %s", err, w.Code, w.Header(), w.Body.String())
+	}
+	// Anything else goes on to handle_errors untouched.
+	other := caddyhttp.Error(502, errors.New("dial tcp: connection refused"))
+	err = h.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return other }))
+	if !errors.Is(err, other.Err) {
+		t.Fatalf("a proxy error came back as %v, want it passed on", err)
+	}
 }
