@@ -35,7 +35,7 @@ func memoryRun(n int) error {
 	if err := l.goBuild(gw, "./cmd/careq-gateway"); err != nil {
 		return err
 	}
-	const idle = 20 * time.Second
+	const idle = time.Minute // the shortest idle_timeout careq_ratelimit accepts for 100/s
 	secret := "bench-secret-0123456789abcdef0123456789abcdef"
 	env := []string{"BENCH_IDLE=" + idle.String(), "BENCH_SECRET=" + secret}
 

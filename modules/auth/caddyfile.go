@@ -1,10 +1,10 @@
 package auth
 
 import (
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/careq/gateway/internal/cfgparse"
 )
 
 func init() {
@@ -73,9 +73,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				var err error
 				switch d.Val() {
 				case "header":
-					err = oneArg(d, &h.APIKey.Header)
+					err = cfgparse.Arg(d, &h.APIKey.Header)
 				case "file":
-					err = oneArg(d, &h.APIKey.File)
+					err = cfgparse.Arg(d, &h.APIKey.File)
 				default:
 					err = d.Errf("unrecognized subdirective '%s'", d.Val())
 				}
@@ -128,19 +128,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.Deny = append(h.Deny, args...)
 		case "realm":
-			if err := oneArg(d, &h.Realm); err != nil {
+			if err := cfgparse.Arg(d, &h.Realm); err != nil {
 				return err
 			}
 		case "header_user":
-			if err := oneArg(d, &h.HeaderUser); err != nil {
+			if err := cfgparse.Arg(d, &h.HeaderUser); err != nil {
 				return err
 			}
 		case "header_scopes":
-			if err := oneArg(d, &h.HeaderScopes); err != nil {
+			if err := cfgparse.Arg(d, &h.HeaderScopes); err != nil {
 				return err
 			}
 		case "websocket_query_param":
-			if err := oneArg(d, &h.WebSocketQueryParam); err != nil {
+			if err := cfgparse.Arg(d, &h.WebSocketQueryParam); err != nil {
 				return err
 			}
 		default:
@@ -158,23 +158,23 @@ func (c *JWTConfig) unmarshal(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "secret":
-			err = oneArg(d, &c.Secret)
+			err = cfgparse.Arg(d, &c.Secret)
 		case "key_file":
-			err = oneArg(d, &c.KeyFile)
+			err = cfgparse.Arg(d, &c.KeyFile)
 		case "jwks_url":
-			err = oneArg(d, &c.JWKSURL)
+			err = cfgparse.Arg(d, &c.JWKSURL)
 		case "issuer":
-			err = oneArg(d, &c.Issuer)
+			err = cfgparse.Arg(d, &c.Issuer)
 		case "audience":
-			err = oneArg(d, &c.Audience)
+			err = cfgparse.Arg(d, &c.Audience)
 		case "user_claim":
-			err = oneArg(d, &c.UserClaim)
+			err = cfgparse.Arg(d, &c.UserClaim)
 		case "scopes_claim":
-			err = oneArg(d, &c.ScopesClaim)
+			err = cfgparse.Arg(d, &c.ScopesClaim)
 		case "leeway":
-			err = durationArg(d, &c.Leeway)
+			err = cfgparse.Duration(d, &c.Leeway, true)
 		case "jwks_refresh_interval":
-			err = durationArg(d, &c.JWKSRefreshInterval)
+			err = cfgparse.Duration(d, &c.JWKSRefreshInterval, true)
 		case "algorithms":
 			if c.Algorithms != nil {
 				return d.Err("algorithms already specified")
@@ -194,46 +194,6 @@ func (c *JWTConfig) unmarshal(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// oneArg reads the single argument of the current subdirective into dst,
-// refusing a second occurrence.
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	name := d.Val()
-	if *dst != "" {
-		return d.Errf("%s already specified", name)
-	}
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
-// durationArg is oneArg for a duration.
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
-	name := d.Val()
-	if *dst != 0 {
-		return d.Errf("%s already specified", name)
-	}
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	v, err := caddy.ParseDuration(d.Val())
-	if err != nil {
-		return d.Errf("invalid %s '%s': %v", name, d.Val(), err)
-	}
-	if v < 0 {
-		return d.Errf("invalid %s '%s': must not be negative", name, d.Val())
-	}
-	*dst = caddy.Duration(v)
-	if d.NextArg() {
-		return d.ArgErr()
 	}
 	return nil
 }

@@ -1,9 +1,9 @@
 package breaker
 
 import (
+	"github.com/careq/gateway/internal/cfgparse"
 	"strconv"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -46,19 +46,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch d.Val() {
 		case "consecutive_failures":
-			err = parseInt(d, &h.ConsecutiveFailures)
+			err = cfgparse.PositiveInt(d, &h.ConsecutiveFailures)
 		case "min_requests":
-			err = parseInt(d, &h.MinRequests)
+			err = cfgparse.PositiveInt(d, &h.MinRequests)
 		case "half_open_requests":
-			err = parseInt(d, &h.HalfOpenRequests)
+			err = cfgparse.PositiveInt(d, &h.HalfOpenRequests)
 		case "max_concurrent":
-			err = parseInt(d, &h.MaxConcurrent)
+			err = cfgparse.PositiveInt(d, &h.MaxConcurrent)
 		case "window":
-			err = parseDuration(d, &h.Window)
+			err = cfgparse.Duration(d, &h.Window, false)
 		case "open_for":
-			err = parseDuration(d, &h.OpenFor)
+			err = cfgparse.Duration(d, &h.OpenFor, false)
 		case "failure_latency":
-			err = parseDuration(d, &h.FailureLatency)
+			err = cfgparse.Duration(d, &h.FailureLatency, false)
 		case "failure_ratio":
 			if h.FailureRatio != 0 {
 				return d.Err("failure_ratio already specified")
@@ -95,51 +95,6 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// parseInt reads the one positive integer argument of the current
-// subdirective into dst.
-func parseInt(d *caddyfile.Dispenser, dst *int) error {
-	name := d.Val()
-	if *dst != 0 {
-		return d.Errf("%s already specified", name)
-	}
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	v, err := strconv.Atoi(d.Val())
-	if err != nil || v < 1 {
-		return d.Errf("invalid %s '%s': expected a positive integer", name, d.Val())
-	}
-	*dst = v
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
-// parseDuration reads the one positive duration argument of the current
-// subdirective into dst.
-func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
-	name := d.Val()
-	if *dst != 0 {
-		return d.Errf("%s already specified", name)
-	}
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	v, err := caddy.ParseDuration(d.Val())
-	if err != nil {
-		return d.Errf("invalid %s '%s': %v", name, d.Val(), err)
-	}
-	if v <= 0 {
-		return d.Errf("invalid %s '%s': must be positive", name, d.Val())
-	}
-	*dst = caddy.Duration(v)
-	if d.NextArg() {
-		return d.ArgErr()
 	}
 	return nil
 }

@@ -1,0 +1,62 @@
+package cfgparse
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// dispense returns a dispenser positioned on the subdirective of in.
+func dispense(in string) *caddyfile.Dispenser {
+	d := caddyfile.NewTestDispenser(in)
+	d.Next()
+	return d
+}
+
+func TestReaders(t *testing.T) {
+	tests := []struct {
+		name, in, wantErr string
+		read              func(d *caddyfile.Dispenser) (any, error)
+		want              any
+	}{
+		{"arg", "realm careq", "", func(d *caddyfile.Dispenser) (any, error) { var s string; err := Arg(d, &s); return s, err }, "careq"},
+		{"arg missing", "realm", "wrong argument count", func(d *caddyfile.Dispenser) (any, error) { var s string; return nil, Arg(d, &s) }, nil},
+		{"arg twice", "realm a b", "wrong argument count", func(d *caddyfile.Dispenser) (any, error) { var s string; return nil, Arg(d, &s) }, nil},
+		{"arg again", "realm a", "realm already specified", func(d *caddyfile.Dispenser) (any, error) { s := "x"; return nil, Arg(d, &s) }, nil},
+		{"int", "burst 40", "", func(d *caddyfile.Dispenser) (any, error) { var n int; err := PositiveInt(d, &n); return n, err }, 40},
+		{"int zero", "burst 0", "invalid burst '0': expected a positive integer", func(d *caddyfile.Dispenser) (any, error) { var n int; return nil, PositiveInt(d, &n) }, nil},
+		{"duration", "open_for 10s", "", func(d *caddyfile.Dispenser) (any, error) {
+			var v caddy.Duration
+			err := Duration(d, &v, false)
+			return time.Duration(v), err
+		}, 10 * time.Second},
+		{"duration zero refused", "open_for 0s", "invalid open_for '0s': must be positive", func(d *caddyfile.Dispenser) (any, error) { var v caddy.Duration; return nil, Duration(d, &v, false) }, nil},
+		{"duration zero allowed", "leeway 0s", "", func(d *caddyfile.Dispenser) (any, error) {
+			var v caddy.Duration
+			err := Duration(d, &v, true)
+			return time.Duration(v), err
+		}, time.Duration(0)},
+		{"duration negative", "leeway -1s", "must not be negative", func(d *caddyfile.Dispenser) (any, error) { var v caddy.Duration; return nil, Duration(d, &v, true) }, nil},
+		{"duration junk", "leeway soon", "invalid leeway 'soon'", func(d *caddyfile.Dispenser) (any, error) { var v caddy.Duration; return nil, Duration(d, &v, true) }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.read(dispense(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "Testfile:1") {
+					t.Fatalf("%q: err %v, want %q with file and line", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%q: %v", tt.in, err)
+			}
+			if got != tt.want {
+				t.Fatalf("%q = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
