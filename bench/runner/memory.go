@@ -39,7 +39,7 @@ func memoryRun(n int) error {
 	secret := "bench-secret-0123456789abcdef0123456789abcdef"
 	env := []string{"BENCH_IDLE=" + idle.String(), "BENCH_SECRET=" + secret}
 
-	fmt.Printf("\nMemory of the gateway (VmRSS, and Go heap in use from /metrics), %d distinct callers\n\n", n)
+	fmt.Printf("\nMemory of the gateway (VmRSS, and the Go heap in use after a collection), %d distinct callers\n\n", n)
 	fmt.Printf("%-34s %12s %12s\n", "state", "RSS MiB", "heap MiB")
 
 	keys, admin, err := l.memGateway(gw, "memory-keys", "memory-keys.Caddyfile", env)
@@ -56,20 +56,21 @@ func memoryRun(n int) error {
 	time.Sleep(idle + 15*time.Second)
 	l.printMem("rate limit: after idle eviction", keys, admin)
 
-	// Tokens live 45 s: long enough to be sent, short enough to expire here.
+	// Tokens live long enough to be sent (n requests take a minute or
+	// two here), and expire while this run waits.
 	tokens, admin2, err := l.memGateway(gw, "memory-tokens", "memory-tokens.Caddyfile", env)
 	if err != nil {
 		return err
 	}
 	l.printMem("tokens: started", tokens, admin2)
-	exp := time.Now().Add(45 * time.Second).Unix()
+	exp := time.Now().Add(30*time.Second + time.Duration(n/5000)*time.Second).Unix()
 	if err := load(tokens, n, func(i int, req *http.Request) {
 		req.Header.Set("Authorization", "Bearer "+hs256(secret, i, exp))
 	}); err != nil {
 		return err
 	}
 	l.printMem(fmt.Sprintf("tokens: %d cached", n), tokens, admin2)
-	time.Sleep(time.Until(time.Unix(exp, 0)) + 20*time.Second)
+	time.Sleep(time.Until(time.Unix(exp, 0)) + 20*time.Second) // the cache sweeps every 15 s
 	l.printMem("tokens: after expiry", tokens, admin2)
 	return nil
 }
@@ -91,6 +92,12 @@ func (l *lab) memGateway(bin, name, config string, env []string) (memTarget, str
 var heapLine = regexp.MustCompile(`(?m)^go_memstats_heap_inuse_bytes ([0-9.e+]+)$`)
 
 func (l *lab) printMem(state string, t memTarget, admin string) {
+	// The heap profile endpoint collects garbage first (gc=1), so the heap
+	// figure is what is live, not what awaits the next collection.
+	if resp, err := http.Get("http://" + admin + "/debug/pprof/heap?gc=1"); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 	rss := vmRSS(t.pid)
 	heap := 0.0
 	if resp, err := http.Get("http://" + admin + "/metrics"); err == nil {
@@ -125,6 +132,7 @@ func load(t memTarget, n int, set func(i int, req *http.Request)) error {
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var next atomic.Int64
 	var bad atomic.Int64
+	var firstBad atomic.Value
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Add(1)
@@ -140,19 +148,21 @@ func load(t memTarget, n int, set func(i int, req *http.Request)) error {
 				resp, err := c.Do(req)
 				if err != nil {
 					bad.Add(1)
+					firstBad.CompareAndSwap(nil, err.Error())
 					continue
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
+				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != 200 {
 					bad.Add(1)
+					firstBad.CompareAndSwap(nil, fmt.Sprintf("%d %s", resp.StatusCode, body))
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	if b := bad.Load(); b > 0 {
-		return fmt.Errorf("%d of %d requests were not answered 200", b, n)
+		return fmt.Errorf("%d of %d requests were not answered 200; the first: %v", b, n, firstBad.Load())
 	}
 	return nil
 }

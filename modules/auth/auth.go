@@ -142,6 +142,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.hdrUser = textproto.CanonicalMIMEHeaderKey(orDefault(h.HeaderUser, defaultHeaderUser))
 	h.hdrScopes = textproto.CanonicalMIMEHeaderKey(orDefault(h.HeaderScopes, defaultHeaderScopes))
 	h.cache = newTokenCache(func(d int) { tokenCacheEntries.Add(float64(d)) })
+	go h.cache.sweepEvery(ctx, cacheSweepInterval)
 	if h.JWT != nil {
 		if err := h.provisionJWT(ctx); err != nil {
 			return err

@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"context"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Token cache sizing. The cap bounds memory whatever clients send (about
@@ -13,6 +15,10 @@ const (
 	cacheShards     = 64
 	cacheMaxEntries = 16384
 	cachePerShard   = cacheMaxEntries / cacheShards
+	// cacheSweepInterval is how often expired tokens are dropped; a
+	// stale entry is never used (get checks expiry), so this only bounds
+	// how long its memory is held.
+	cacheSweepInterval = 15 * time.Second
 )
 
 // tokenCache remembers verified tokens until they expire, so a token's
@@ -84,6 +90,39 @@ func (c *tokenCache) put(token string, id *identity, nowNano int64) {
 	s.m[token] = id
 	s.mu.Unlock()
 	c.add(delta)
+}
+
+// sweep drops the entries that expired by nowNano (unix nanoseconds), so an
+// idle gateway gives back the memory of tokens nobody sends any more. It
+// takes one shard's lock at a time.
+func (c *tokenCache) sweep(nowNano int64) {
+	delta := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for k, v := range s.m {
+			if nowNano > v.expires {
+				delete(s.m, k)
+				delta--
+			}
+		}
+		s.mu.Unlock()
+	}
+	c.add(delta)
+}
+
+// sweepEvery runs sweep every interval until ctx is done.
+func (c *tokenCache) sweepEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.sweep(now().UnixNano())
+		}
+	}
 }
 
 // clear drops every entry (Cleanup), keeping the gauge right.

@@ -65,3 +65,19 @@ func TestTokenCacheExpiry(t *testing.T) {
 		t.Fatalf("inserting into a full shard of expired entries left %d of %d entries; want that shard's expired ones dropped", after, before)
 	}
 }
+
+func TestTokenCacheSweep(t *testing.T) {
+	gauge := 0
+	c := newTokenCache(func(d int) { gauge += d })
+	for i := range 1000 {
+		c.put(fmt.Sprintf("old-%d", i), &identity{expires: 100}, 0)
+		c.put(fmt.Sprintf("new-%d", i), &identity{expires: 1000}, 0)
+	}
+	c.sweep(500)
+	if c.len() != 1000 || gauge != 1000 {
+		t.Fatalf("after sweep: %d entries, gauge %d; want the 1000 unexpired", c.len(), gauge)
+	}
+	if c.get("new-7", 500) == nil || c.get("old-7", 50) != nil {
+		t.Fatal("sweep dropped a live token or kept an expired one")
+	}
+}
