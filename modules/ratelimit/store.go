@@ -73,7 +73,8 @@ type shard struct {
 	mu         sync.Mutex
 	m          map[uint64]*entry
 	head, tail *entry   // head is the most recently used
-	_          [40]byte // keeps neighbouring shards' locks off one cache line
+	peak       int      // the most keys m has held since it was last rebuilt
+	_          [32]byte // keeps neighbouring shards' locks off one cache line
 }
 
 type entry struct {
@@ -155,6 +156,7 @@ func (s *localStore) insert(sh *shard, h uint64, now time.Time) *entry {
 	}
 	e := &entry{lim: rate.NewLimiter(s.limit, s.burst), hash: h}
 	sh.m[h] = e
+	sh.peak = max(sh.peak, len(sh.m))
 	sh.pushFront(e)
 	s.count.Add(1)
 	if s.keys != nil {
@@ -180,6 +182,9 @@ func (s *localStore) sweep(now time.Time) int {
 				n++
 			}
 			more := sh.tail != nil && sh.tail.used < cutoff
+			if !more {
+				sh.shrink()
+			}
 			sh.mu.Unlock()
 			total += n
 			if !more {
@@ -190,6 +195,25 @@ func (s *localStore) sweep(now time.Time) int {
 	s.forget(total)
 	return total
 }
+
+// shrink rebuilds the shard's map once it holds under a quarter of its
+// peak: a Go map never gives back the room its deleted keys had, so after a
+// flood of distinct callers goes idle the memory would stay held. Must be
+// called with sh.mu held.
+func (sh *shard) shrink() {
+	if sh.peak < shrinkMin || len(sh.m) >= sh.peak/4 {
+		return
+	}
+	m := make(map[uint64]*entry, len(sh.m))
+	for k, v := range sh.m {
+		m[k] = v
+	}
+	sh.m, sh.peak = m, len(m)
+}
+
+// shrinkMin is the peak below which a shard's map is never rebuilt: small
+// maps cost little, and rebuilding them would be churn.
+const shrinkMin = 1024
 
 // forget accounts for n keys that left the store.
 func (s *localStore) forget(n int) {

@@ -302,3 +302,35 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 	}
 	b.ReportMetric(perKey, "B/key")
 }
+
+// TestSweepGivesMemoryBack: after a flood of distinct keys goes idle, the
+// sweep drops them and rebuilds the shards' maps, so the heap they held is
+// returned (a Go map keeps its room after deletes).
+func TestSweepGivesMemoryBack(t *testing.T) {
+	const n = 200_000
+	s := newLocalStore(mustRate(t, "10/s"), 10, 2*n, time.Minute, nil) // room for all: no LRU eviction
+	var base, full, swept runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&base)
+	for i := range n {
+		s.decide(fmt.Sprintf("caller-%d", i), false, t0)
+	}
+	s.decide("still-here", false, t0.Add(2*time.Minute))
+	runtime.GC()
+	runtime.ReadMemStats(&full)
+	// The recent key's insert already replaced one idle key (lazily).
+	if got := s.sweep(t0.Add(2 * time.Minute)); got != n-1 {
+		t.Fatalf("sweep evicted %d keys, want %d", got, n-1)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&swept)
+	held := int64(full.HeapAlloc) - int64(base.HeapAlloc)
+	left := int64(swept.HeapAlloc) - int64(base.HeapAlloc)
+	if left > held/10 {
+		t.Fatalf("after the sweep %d bytes of %d are still held, want under a tenth", left, held)
+	}
+	if s.len() != 1 {
+		t.Fatalf("len=%d, want the one recent key", s.len())
+	}
+	runtime.KeepAlive(s)
+}
