@@ -85,3 +85,13 @@ func TestBadCaddyfileIsRefusedWithFileAndLine(t *testing.T) {
 		})
 	}
 }
+
+// TestNoConfigUsesDefaultCaddyfile: in the repository root, with no
+// --config, the gateway finds the default Caddyfile (the lookup `run` uses
+// too).
+func TestNoConfigUsesDefaultCaddyfile(t *testing.T) {
+	out, err := run(t, "adapt")
+	if err != nil || !strings.Contains(out, "using adjacent Caddyfile") || !strings.Contains(out, `"careq_request_id"`) {
+		t.Fatalf("careq-gateway adapt with no --config: %v\n%s", err, out)
+	}
+}
