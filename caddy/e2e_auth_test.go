@@ -414,11 +414,14 @@ func authDevJWK(t *testing.T, kid string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ec := k.(*ecdsa.PublicKey)
+	point, err := k.(*ecdsa.PublicKey).Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
 	enc := base64.RawURLEncoding.EncodeToString
 	b, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
 		"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
-		"x": enc(ec.X.FillBytes(make([]byte, 32))), "y": enc(ec.Y.FillBytes(make([]byte, 32))),
+		"x": enc(point[1:33]), "y": enc(point[33:]),
 	}}})
 	return b
 }

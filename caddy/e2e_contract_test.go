@@ -233,7 +233,7 @@ func TestContractWalk(t *testing.T) {
 		if !strings.Contains(string(body), `"patient":"Bo"`) || !strings.Contains(string(body), `"status":"called"`) {
 			t.Errorf("call: %s, want Bo (emergency) called", body)
 		}
-		resp, body = ctrBoth(t, e, "now", 302, "GET", q+"/now", "")
+		resp, _ = ctrBoth(t, e, "now", 302, "GET", q+"/now", "")
 		if loc := resp.Header.Get("Location"); loc != q+"/tickets/2" {
 			t.Errorf("now: Location = %q, want %s/tickets/2", loc, q)
 		}

@@ -161,35 +161,36 @@ var titles = map[Cause]string{
 }
 
 // Classify returns the edge answer that err stands for. A *Error anywhere in
-// the chain is returned as is (with the handler error's status if it had
-// none); anything else, from Caddy's own handlers, is given a cause from its
-// status code and error value.
+// the chain is returned as is; anything else, from Caddy's own handlers, is
+// given a cause from its status code and error value.
 func Classify(err error) *Error {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe
 	}
-	status := http.StatusInternalServerError
-	var he caddyhttp.HandlerError
-	if errors.As(err, &he) && he.StatusCode != 0 {
-		status = he.StatusCode
-	}
+	status := statusOf(err)
 	cause := causeOf(status, err)
 	return &Error{Status: status, Cause: cause, Detail: defaultDetail(cause), Err: err}
 }
 
-// CauseOf returns the cause of err without building a document; metrics use it.
+// CauseOf returns the status and cause of err without building a document;
+// metrics use it.
 func CauseOf(err error) (status int, cause Cause) {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe.Status, pe.Cause
 	}
-	status = http.StatusInternalServerError
+	status = statusOf(err)
+	return status, causeOf(status, err)
+}
+
+// statusOf returns the status a Caddy handler error carries, else 500.
+func statusOf(err error) int {
 	var he caddyhttp.HandlerError
 	if errors.As(err, &he) && he.StatusCode != 0 {
-		status = he.StatusCode
+		return he.StatusCode
 	}
-	return status, causeOf(status, err)
+	return http.StatusInternalServerError
 }
 
 func causeOf(status int, err error) Cause {

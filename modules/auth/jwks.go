@@ -258,13 +258,17 @@ func (k jwk) key() (*verKey, error) {
 		default:
 			return nil, errors.New("unsupported curve")
 		}
-		x, y := b64int(k.X), b64int(k.Y)
-		if x == nil || y == nil {
+		// RFC 7518 §6.2.1: each coordinate is exactly the curve's size.
+		size := (curve.Params().BitSize + 7) / 8
+		x, xerr := b64.DecodeString(k.X)
+		y, yerr := b64.DecodeString(k.Y)
+		if xerr != nil || yerr != nil || len(x) != size || len(y) != size {
 			return nil, errors.New("bad EC key")
 		}
-		pub := &ecdsa.PublicKey{Curve: curve, X: x, Y: y}
-		if _, err := pub.ECDH(); err != nil { // the point must be on the curve
-			return nil, err
+		// The parser refuses a point that is not on the curve.
+		pub, perr := ecdsa.ParseUncompressedPublicKey(curve, append(append([]byte{4}, x...), y...))
+		if perr != nil {
+			return nil, perr
 		}
 		vk, err = publicKey(pub)
 	case "OKP":

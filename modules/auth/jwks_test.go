@@ -52,14 +52,24 @@ func (ks *keyServer) setKeys(keys ...map[string]string) {
 	ks.mu.Unlock()
 }
 
+// jwkPoint returns the JWK "x" and "y" of an EC public key.
+func jwkPoint(p *ecdsa.PublicKey) (x, y string) {
+	b, err := p.Bytes() // 0x04 || X || Y, each coordinate full size
+	if err != nil {
+		panic(err)
+	}
+	n := (len(b) - 1) / 2
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc(b[1 : 1+n]), enc(b[1+n:])
+}
+
 // jwkOf encodes a public key as a JWK.
 func jwkOf(kid string, pub any) map[string]string {
 	enc := base64.RawURLEncoding.EncodeToString
 	switch p := pub.(type) {
 	case *ecdsa.PublicKey:
-		n := (p.Curve.Params().BitSize + 7) / 8
-		return map[string]string{"kty": "EC", "kid": kid, "use": "sig", "crv": p.Curve.Params().Name,
-			"x": enc(p.X.FillBytes(make([]byte, n))), "y": enc(p.Y.FillBytes(make([]byte, n)))}
+		x, y := jwkPoint(p)
+		return map[string]string{"kty": "EC", "kid": kid, "use": "sig", "crv": p.Curve.Params().Name, "x": x, "y": y}
 	case *rsa.PublicKey:
 		return map[string]string{"kty": "RSA", "kid": kid, "alg": "RS256", "n": enc(p.N.Bytes()), "e": enc(big.NewInt(int64(p.E)).Bytes())}
 	case ed25519.PublicKey:
@@ -236,6 +246,11 @@ func TestParseJWKS(t *testing.T) {
 		{"encryption key skipped", mk(func() map[string]string { k := jwkOf("a", &ecKey.PublicKey); k["use"] = "enc"; return k }()), -1},
 		{"private key refused", mk(func() map[string]string { k := jwkOf("a", &ecKey.PublicKey); k["d"] = "AAAA"; return k }()), -1},
 		{"point off curve", mk(func() map[string]string { k := jwkOf("a", &ecKey.PublicKey); k["y"] = k["x"]; return k }()), -1},
+		{"coordinate not full size", mk(func() map[string]string {
+			k := jwkOf("a", &ecKey.PublicKey)
+			k["x"] = base64.RawURLEncoding.EncodeToString([]byte{1, 2, 3})
+			return k
+		}()), -1},
 		{"alg mismatch", mk(func() map[string]string { k := jwkOf("a", &ecKey.PublicKey); k["alg"] = "RS256"; return k }()), -1},
 		{"not json", []byte("<html>"), -1},
 	}

@@ -55,8 +55,9 @@ func FuzzNoneMatch(f *testing.F) {
 		_ = noneMatch(header, tag)
 		// Only a well-formed entity tag must be found: a quoted string
 		// without commas, quotes or spaces inside.
-		inner, ok := strings.CutPrefix(tag, `"`)
-		if inner, ok = strings.CutSuffix(inner, `"`); !ok || tag == `"` || strings.ContainsAny(inner, "\", \t\r\n\v\f") {
+		inner, quoted := strings.CutPrefix(tag, `"`)
+		inner, closed := strings.CutSuffix(inner, `"`)
+		if !quoted || !closed || tag == `"` || strings.ContainsAny(inner, "\", \t\r\n\v\f") {
 			return
 		}
 		if !noneMatch(header+", "+tag, tag) {

@@ -68,7 +68,5 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
 // Interface guards
 var _ caddyfile.Unmarshaler = (*Handler)(nil)

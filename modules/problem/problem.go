@@ -7,6 +7,7 @@ package problem
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -116,7 +117,7 @@ func withRetryAfter(e *edge.Error, seconds int) *edge.Error {
 	if c.Header == nil {
 		c.Header = make(http.Header, 1)
 	}
-	c.Header.Set("Retry-After", itoa(seconds))
+	c.Header.Set("Retry-After", strconv.Itoa(seconds))
 	return &c
 }
 
