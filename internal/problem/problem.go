@@ -34,6 +34,7 @@ const (
 	MethodNotAllowed     Cause = "method-not-allowed"
 	RequestTooLarge      Cause = "request-too-large"
 	RateLimited          Cause = "rate-limited"
+	ConcurrencyCapped    Cause = "concurrency-capped"
 	ClientClosedRequest  Cause = "client-closed-request"
 	InternalError        Cause = "internal-error"
 	MethodNotImplemented Cause = "method-not-implemented"
@@ -145,6 +146,7 @@ var titles = map[Cause]string{
 	MethodNotAllowed:     "Method not allowed on this route",
 	RequestTooLarge:      "Request body too large",
 	RateLimited:          "Rate limit exceeded",
+	ConcurrencyCapped:    "Too many requests in flight or tunnels open",
 	ClientClosedRequest:  "Client closed the request",
 	InternalError:        "Internal gateway error",
 	MethodNotImplemented: "Method not implemented",
