@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 const (
@@ -12,12 +14,20 @@ const (
 	legacyPrefix = "/api/queues/"
 )
 
+// ScopesHeader is the request header in which the gateway (careq_auth)
+// passes the caller's scopes, space-separated; careq_auth removes it from
+// every client request, so the replica can trust it behind the gateway.
+const ScopesHeader = "X-CareQ-Scopes"
+
 // API is the HTTP interface of one replica's store.
 type API struct {
 	store   *Store
 	replica string
 	faults  bool
 	mux     *http.ServeMux
+
+	createScope string              // scope needed to create a queue; empty: none
+	allowed     map[string]struct{} // the only queues that may be created; nil: any
 }
 
 // NewAPI returns the HTTP API of store, naming replica in every response.
@@ -37,6 +47,48 @@ func NewAPI(store *Store, replica string, faults bool) *API {
 		writeError(w, r, http.StatusNotFound, "no such resource")
 	})
 	return a
+}
+
+// RestrictCreation keeps creating a new queue for callers with scope (when
+// not empty) and for the names in queues (when not empty), and returns a.
+// It must be called before the API serves.
+func (a *API) RestrictCreation(scope string, queues []string) *API {
+	a.createScope = scope
+	if len(queues) > 0 {
+		a.allowed = make(map[string]struct{}, len(queues))
+		for _, q := range queues {
+			a.allowed[q] = struct{}{}
+		}
+	}
+	return a
+}
+
+// errScope refuses creating a queue to a caller without the scope.
+type errScope struct{ scope string }
+
+func (e errScope) Error() string { return "creating a new queue needs the scope " + e.scope }
+
+// creationRefusal returns why r may not create queue q, or nil if it may.
+func (a *API) creationRefusal(r *http.Request, q string) error {
+	if a.allowed != nil {
+		if _, ok := a.allowed[q]; !ok {
+			return ErrNoQueue
+		}
+	}
+	if a.createScope != "" && !hasScope(r.Header.Get(ScopesHeader), a.createScope) {
+		return errScope{a.createScope}
+	}
+	return nil
+}
+
+// hasScope reports whether the space-separated list holds scope.
+func hasScope(list, scope string) bool {
+	for _, s := range strings.Fields(list) {
+		if s == scope {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeHTTP serves the API.
@@ -85,7 +137,7 @@ func (a *API) tickets(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		t, err := a.store.Create(q, patient, prio)
+		t, err := a.store.CreateOrRefuse(q, patient, prio, a.creationRefusal(r, q))
 		if err != nil {
 			a.storeError(w, r, err)
 			return
@@ -217,10 +269,19 @@ func (a *API) legacy(w http.ResponseWriter, r *http.Request) {
 // storeError answers a store refusal with its status.
 func (a *API) storeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
+	var retry *RetryError
+	var scope errScope
 	switch {
-	case errors.Is(err, ErrNoTicket), errors.Is(err, ErrNobodyCalled):
+	case errors.As(err, &retry):
+		// A capacity refusal: busy, not broken.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((retry.After+time.Second-1)/time.Second), 10))
+		status = http.StatusServiceUnavailable
+	case errors.As(err, &scope):
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope.scope+`"`)
+		status = http.StatusForbidden
+	case errors.Is(err, ErrNoTicket), errors.Is(err, ErrNobodyCalled), errors.Is(err, ErrNoQueue):
 		status = http.StatusNotFound
-	case errors.Is(err, ErrDuplicate), errors.Is(err, ErrQueueFull), errors.Is(err, ErrTooManyQueues),
+	case errors.Is(err, ErrDuplicate), errors.Is(err, ErrQueueFull),
 		errors.Is(err, ErrNobodyWaiting), errors.Is(err, ErrAlreadyCalled), errors.Is(err, ErrCancelled):
 		status = http.StatusConflict
 	case errors.Is(err, ErrBusy), errors.Is(err, ErrTooManyViewers), errors.Is(err, ErrClosed):

@@ -10,6 +10,8 @@ package backend
 import (
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -43,6 +45,22 @@ type Handler struct {
 	// Default: false (the header is ignored).
 	Faults bool `json:"faults,omitempty"`
 
+	// IdleQueueTimeout is how long a queue must have had no waiting
+	// ticket and no change before the replica may drop it to make room
+	// for a new queue (at most 64 are held). A dropped queue's tickets are
+	// forgotten. Default: 10m.
+	IdleQueueTimeout caddy.Duration `json:"idle_queue_timeout,omitempty"`
+
+	// CreateScope keeps creating a new queue for callers with this scope
+	// in the X-CareQ-Scopes header that careq_auth sets (the gateway
+	// removes a client's own). Others may still add tickets to existing
+	// queues; creating one answers 403. Default: none, anyone may.
+	CreateScope string `json:"create_scope,omitempty"`
+
+	// Queues, when set, are the only queues the replica creates; a ticket
+	// for any other name answers 404. Default: none, any valid name.
+	Queues []string `json:"queues,omitempty"`
+
 	store  *Store       // this replica's state, shared through stores
 	api    http.Handler // the routes over store
 	logger *zap.Logger
@@ -69,15 +87,34 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading the store of replica %q: %w", h.Name, err)
 	}
 	h.store = v.(*Store)
-	h.api = NewAPI(h.store, h.Name, h.Faults)
+	if h.IdleQueueTimeout == 0 {
+		h.IdleQueueTimeout = caddy.Duration(DefaultIdleQueueTimeout)
+	}
+	h.store.SetIdleQueueTimeout(time.Duration(h.IdleQueueTimeout))
+	h.api = NewAPI(h.store, h.Name, h.Faults).RestrictCreation(h.CreateScope, h.Queues)
 	h.logger.Debug("replica ready", zap.String("replica", h.Name), zap.Bool("reused_state", loaded), zap.Bool("faults", h.Faults))
 	return nil
 }
 
-// Validate rejects a missing or malformed name.
+// Validate rejects a missing or malformed name, and settings that cannot
+// work.
 func (h *Handler) Validate() error {
 	if !ValidQueueName(h.Name) {
 		return fmt.Errorf("name must be 1 to 64 letters, digits, '-' or '_', not %q", h.Name)
+	}
+	if h.IdleQueueTimeout < 0 {
+		return fmt.Errorf("idle_queue_timeout must be positive, not %v", time.Duration(h.IdleQueueTimeout))
+	}
+	if strings.ContainsAny(h.CreateScope, " \t\"") {
+		return fmt.Errorf("create_scope must be one scope, without spaces or quotes, not %q", h.CreateScope)
+	}
+	if len(h.Queues) > maxQueues {
+		return fmt.Errorf("queues must list at most %d queues (what one replica holds), not %d", maxQueues, len(h.Queues))
+	}
+	for _, q := range h.Queues {
+		if !ValidQueueName(q) {
+			return fmt.Errorf("queues must be 1 to 64 letters, digits, '-' or '_', not %q", q)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/cfgparse"
 )
 
 func init() {
@@ -21,6 +23,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	careq_backend <name> {
 //		faults
+//		idle_queue_timeout <duration>
+//		create_scope       <scope>
+//		queues             <queue> [<queue>...]
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -44,6 +49,30 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.Faults = true
+		case "idle_queue_timeout":
+			if err := cfgparse.Duration(d, &h.IdleQueueTimeout, false); err != nil {
+				return err
+			}
+		case "create_scope":
+			if err := cfgparse.Arg(d, &h.CreateScope); err != nil {
+				return err
+			}
+		case "queues":
+			if h.Queues != nil {
+				return d.Err("queues already specified")
+			}
+			h.Queues = d.RemainingArgs()
+			if len(h.Queues) == 0 {
+				return d.ArgErr()
+			}
+			for _, q := range h.Queues {
+				if !ValidQueueName(q) {
+					return d.Errf("invalid queue '%s': expected 1 to 64 letters, digits, '-' or '_'", q)
+				}
+			}
+			if len(h.Queues) > maxQueues {
+				return d.Errf("too many queues: one replica holds at most %d", maxQueues)
+			}
 		default:
 			return d.Errf("unrecognized subdirective '%s'", d.Val())
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -28,6 +30,13 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"faults twice", "careq_backend a {\n\tfaults\n\tfaults\n}", Handler{}, "faults already specified"},
 		{"faults with arg", "careq_backend a {\n\tfaults on\n}", Handler{}, "wrong argument count"},
 		{"unknown", "careq_backend a {\n\tcolour blue\n}", Handler{}, "unrecognized subdirective 'colour'"},
+		{"creation", "careq_backend a {\n\tidle_queue_timeout 5m\n\tcreate_scope queue:admin\n\tqueues gp cardiology\n}",
+			Handler{Name: "a", IdleQueueTimeout: caddy.Duration(5 * time.Minute), CreateScope: "queue:admin", Queues: []string{"gp", "cardiology"}}, ""},
+		{"idle zero", "careq_backend a {\n\tidle_queue_timeout 0s\n}", Handler{}, "invalid idle_queue_timeout '0s': must be positive"},
+		{"scope twice", "careq_backend a {\n\tcreate_scope x\n\tcreate_scope y\n}", Handler{}, "create_scope already specified"},
+		{"queues empty", "careq_backend a {\n\tqueues\n}", Handler{}, "wrong argument count"},
+		{"queues bad", "careq_backend a {\n\tqueues gp a/b\n}", Handler{}, "invalid queue 'a/b'"},
+		{"queues twice", "careq_backend a {\n\tqueues gp\n\tqueues er\n}", Handler{}, "queues already specified"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,7 +51,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			if err != nil {
 				t.Fatalf("UnmarshalCaddyfile(%q): %v", tt.input, err)
 			}
-			if h.Name != tt.want.Name || h.Faults != tt.want.Faults {
+			if h.Name != tt.want.Name || h.Faults != tt.want.Faults || h.IdleQueueTimeout != tt.want.IdleQueueTimeout ||
+				h.CreateScope != tt.want.CreateScope || !slices.Equal(h.Queues, tt.want.Queues) {
 				t.Errorf("UnmarshalCaddyfile(%q) = %+v, want %+v", tt.input, h, tt.want)
 			}
 		})
@@ -111,6 +121,27 @@ func TestReplicaStateSurvivesReload(t *testing.T) {
 	defer fresh.Cleanup()
 	if w := fresh.store.Waiting("gp"); len(w) != 0 {
 		t.Errorf("a fresh reload-a has %+v, want an empty store", w)
+	}
+}
+
+func TestValidateCreation(t *testing.T) {
+	tests := []struct {
+		name    string
+		h       Handler
+		wantErr string
+	}{
+		{"ok", Handler{Name: "a", CreateScope: "queue:admin", Queues: []string{"gp"}}, ""},
+		{"negative idle", Handler{Name: "a", IdleQueueTimeout: -1}, "idle_queue_timeout must be positive"},
+		{"scope with space", Handler{Name: "a", CreateScope: "queue:admin queue:write"}, "create_scope must be one scope"},
+		{"bad queue", Handler{Name: "a", Queues: []string{"a/b"}}, "queues must be 1 to 64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.h.Validate()
+			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Validate(%+v) = %v, want %q", tt.h, err, tt.wantErr)
+			}
+		})
 	}
 }
 

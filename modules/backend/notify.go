@@ -52,5 +52,6 @@ func (s *Store) deliver(queueName, id string) {
 	}
 	at := now().UTC()
 	t.NotifiedAt = &at
+	s.queues[queueName].changed = at
 	s.feed.publish(queueName, eventNotified, t, s.queues[queueName].waitingCount())
 }

@@ -30,12 +30,17 @@ const (
 	maxQueueNameLen = 64
 )
 
+// DefaultIdleQueueTimeout is how long a queue must have been empty and
+// unchanged before it may be dropped to make room for a new one.
+const DefaultIdleQueueTimeout = 10 * time.Minute
+
 // The store's refusals; the HTTP API maps each to a status code.
 var (
 	ErrNoTicket       = errors.New("no such ticket")
 	ErrDuplicate      = errors.New("this patient already holds a waiting ticket in this queue")
 	ErrQueueFull      = errors.New("queue full: " + strconv.Itoa(maxWaiting) + " tickets are waiting")
 	ErrTooManyQueues  = errors.New("this replica already holds " + strconv.Itoa(maxQueues) + " queues")
+	ErrNoQueue        = errors.New("no such queue, and this replica creates only the queues it is configured with")
 	ErrNobodyWaiting  = errors.New("no patient waiting")
 	ErrNobodyCalled   = errors.New("no patient is being called")
 	ErrAlreadyCalled  = errors.New("ticket already called")
@@ -54,7 +59,18 @@ type queue struct {
 	patients map[string]string        // patient key → id of their waiting ticket
 	finished []string                 // ids of called/cancelled tickets, oldest first
 	current  string                   // id of the ticket called last
+	changed  time.Time                // when a ticket of the queue last changed
 }
+
+// RetryError is a capacity refusal: Err, and how long until retrying may
+// succeed.
+type RetryError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+func (e *RetryError) Unwrap() error { return e.Err }
 
 // Store holds the queues of one replica. It is safe for concurrent use; one
 // mutex guards everything, which is plenty for a demo backend and keeps
@@ -63,6 +79,9 @@ type Store struct {
 	mu     sync.Mutex
 	queues map[string]*queue
 	feed   *feed
+	idle   time.Duration // how long a queue stays empty before it may be dropped
+	issued uint64        // tickets ever created, in every queue
+	drops  uint64        // queues ever dropped
 
 	notifying   chan struct{} // semaphore of notifications in flight
 	notifyDelay time.Duration // notifyDelay; tests shorten it
@@ -77,6 +96,7 @@ func NewStore() *Store {
 	return &Store{
 		queues:      make(map[string]*queue),
 		feed:        newFeed(),
+		idle:        DefaultIdleQueueTimeout,
 		notifying:   make(chan struct{}, maxNotifying),
 		notifyDelay: notifyDelay,
 		ctx:         ctx,
@@ -117,17 +137,45 @@ func ValidQueueName(name string) bool {
 // patientKey is what makes two patients the same for duplicate detection.
 func patientKey(p string) string { return strings.ToLower(strings.TrimSpace(p)) }
 
+// SetIdleQueueTimeout sets how long a queue must have been empty and
+// unchanged before it may be dropped; a config reload may change it.
+func (s *Store) SetIdleQueueTimeout(d time.Duration) {
+	s.mu.Lock()
+	s.idle = d
+	s.mu.Unlock()
+}
+
 // Create gives patient a waiting ticket in the named queue, creating the
 // queue if needed.
 func (s *Store) Create(queueName, patient string, p Priority) (Ticket, error) {
+	return s.CreateOrRefuse(queueName, patient, p, nil)
+}
+
+// CreateOrRefuse is Create, except that when the queue does not exist yet
+// it answers refuse instead of creating it, unless refuse is nil.
+//
+// When the replica holds maxQueues queues, the queues that have been empty
+// and unchanged for the idle timeout are dropped first; if none is, the
+// answer is a *RetryError of ErrTooManyQueues saying when one will be.
+func (s *Store) CreateOrRefuse(queueName, patient string, p Priority, refuse error) (Ticket, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queues[queueName]
 	if q == nil {
-		if len(s.queues) >= maxQueues {
-			return Ticket{}, ErrTooManyQueues
+		if refuse != nil {
+			return Ticket{}, refuse
+		}
+		at := now()
+		if len(s.queues) >= maxQueues && s.dropIdleLocked(at) == 0 {
+			return Ticket{}, &RetryError{Err: ErrTooManyQueues, After: s.nextDropLocked(at)}
 		}
 		q = &queue{name: queueName, tickets: make(map[string]*Ticket), patients: make(map[string]string)}
+		if s.drops > 0 {
+			// A queue dropped before may have had this name: number after
+			// every ticket this replica has issued, so that no id ever
+			// names two tickets of one queue name.
+			q.seq = s.issued
+		}
 		s.queues[queueName] = q
 	}
 	key := patientKey(patient)
@@ -138,6 +186,8 @@ func (s *Store) Create(queueName, patient string, p Priority) (Ticket, error) {
 		return Ticket{}, ErrQueueFull
 	}
 	q.seq++
+	s.issued++
+	q.changed = now()
 	t := &Ticket{
 		ID:        strconv.FormatUint(q.seq, 10),
 		Queue:     queueName,
@@ -220,6 +270,7 @@ func (s *Store) Call(queueName string) (Ticket, error) {
 		t.Status, t.CalledAt = StatusCalled, &at
 		delete(q.patients, patientKey(t.Patient))
 		q.current = t.ID
+		q.changed = at
 		q.finish(t.ID)
 		s.feed.publish(queueName, eventCalled, t, q.waitingCount())
 		return *t, nil
@@ -264,6 +315,7 @@ func (s *Store) Cancel(queueName, id string) error {
 	}
 	at := now().UTC()
 	t.Status, t.CancelledAt = StatusCancelled, &at
+	q.changed = at
 	delete(q.patients, patientKey(t.Patient))
 	q.finish(t.ID)
 	s.feed.publish(queueName, eventCancelled, t, q.waitingCount())
@@ -314,4 +366,39 @@ func (q *queue) finish(id string) {
 	if q.current == old {
 		q.current = ""
 	}
+}
+
+// dropIdleLocked drops every queue that has had no waiting ticket and no
+// change for the idle timeout, and returns how many it dropped. Must be
+// called with s.mu held.
+func (s *Store) dropIdleLocked(at time.Time) int {
+	n := 0
+	for name, q := range s.queues {
+		if q.waitingCount() == 0 && at.Sub(q.changed) >= s.idle {
+			delete(s.queues, name)
+			n++
+		}
+	}
+	s.drops += uint64(n)
+	return n
+}
+
+// nextDropLocked returns how long until a queue may be dropped: until the
+// first empty queue has been idle long enough or, if none is empty, the
+// idle timeout. Must be called with s.mu held.
+func (s *Store) nextDropLocked(at time.Time) time.Duration {
+	next := s.idle
+	for _, q := range s.queues {
+		if q.waitingCount() == 0 {
+			next = min(next, s.idle-at.Sub(q.changed))
+		}
+	}
+	return max(next, time.Second)
+}
+
+// Queues returns how many queues the replica holds.
+func (s *Store) Queues() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queues)
 }
