@@ -3,10 +3,13 @@ package careq_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,5 +183,81 @@ func capsProblem(t *testing.T, what string, resp *http.Response, body []byte, ki
 		doc["type"] != "urn:careq:problem:concurrency-capped" || doc["cap"] != kind || doc["limit"] != float64(limit) {
 		t.Fatalf("%s: %d %v %s; want 429 concurrency-capped, cap %q, limit %d, with Retry-After",
 			what, resp.StatusCode, resp.Header, body, kind, limit)
+	}
+}
+
+// TestCapsE2ERequestsInFlight caps each caller at two requests in flight in
+// front of a slow replica: a caller's third concurrent request is refused
+// with 429, another caller is served meanwhile, and the first caller is
+// served again once its requests have finished.
+func TestCapsE2ERequestsInFlight(t *testing.T) {
+	gwPort, bPort := freePort(t), freePort(t)
+	gw := "127.0.0.1:" + strconv.Itoa(gwPort)
+	cfg := fmt.Sprintf(`:%d {
+	careq_request_id
+	careq_metrics capped
+	careq_caps callers {
+		key {http.request.header.X-Caller}
+		requests 2
+		retry_after 2
+	}
+	reverse_proxy 127.0.0.1:%d
+	handle_errors {
+		careq_problem
+	}
+}
+
+http://:%d {
+	bind 127.0.0.1
+	careq_backend caps-replica {
+		faults
+	}
+}
+`, gwPort, bPort, bPort)
+	g := startGateway(t, cfg, gw, "127.0.0.1:"+strconv.Itoa(bPort))
+	url := "http://" + gw + "/api/v1/queues/gp/tickets"
+
+	var wg sync.WaitGroup
+	slow := make([]int, 2)
+	for i := range slow {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Not get: t.Fatal must not be called from this goroutine.
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			req.Header.Set("X-Caller", "kiosk-a")
+			req.Header.Set("X-CareQ-Fault", "delay=3s")
+			c := &http.Client{Timeout: 15 * time.Second}
+			if resp, err := c.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				slow[i] = resp.StatusCode
+			}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(g.metrics(), `careq_caps_in_flight{caps="callers",kind="requests"} 2`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the two slow requests never were in flight together")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, body := get(t, url, "X-Caller", "kiosk-a")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "2" {
+		t.Fatalf("a third request in flight: %d %v %s; want 429 with Retry-After 2", resp.StatusCode, resp.Header, body)
+	}
+	capsProblem(t, "third request", resp, body, "requests", 2)
+	if resp, body := get(t, url, "X-Caller", "kiosk-b"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another caller meanwhile: %d %s; want 200", resp.StatusCode, body)
+	}
+	wg.Wait()
+	if slow[0] != http.StatusOK || slow[1] != http.StatusOK {
+		t.Fatalf("the slow requests got %v, want 200 each", slow)
+	}
+	if resp, body := get(t, url, "X-Caller", "kiosk-a"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the first caller once its requests finished: %d %s; want 200", resp.StatusCode, body)
+	}
+	if !strings.Contains(g.metrics(), `careq_caps_keys{caps="callers"} 0`) {
+		t.Errorf("callers still counted once every request finished")
 	}
 }
