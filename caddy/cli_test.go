@@ -40,7 +40,7 @@ func TestListModulesHasStandardAndCareQ(t *testing.T) {
 		"http.handlers.reverse_proxy", "http.handlers.file_server", "tls",
 		"http.handlers.careq_problem", "http.handlers.careq_request_id", "http.handlers.careq_methods",
 		"http.handlers.careq_auth", "http.handlers.careq_ratelimit", "http.handlers.careq_breaker",
-		"http.handlers.careq_metrics", "http.handlers.careq_backend",
+		"http.handlers.careq_metrics", "http.handlers.careq_backend", "http.handlers.careq_caps",
 		"http.reverse_proxy.selection_policies.careq_queue",
 	} {
 		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(id) + `$`).MatchString(out) {
