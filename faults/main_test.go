@@ -1,0 +1,345 @@
+//go:build faults
+
+package faults_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("FAULTS_ROLE") == "slow-backend" {
+		slowBackend(os.Getenv("FAULTS_ADDR"))
+		return
+	}
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "careq-faults-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "creating temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	wd, _ := os.Getwd()
+	repoRoot = filepath.Dir(wd)
+	gatewayBin = filepath.Join(dir, "careq-gateway")
+	build := exec.Command("go", "build", "-o", gatewayBin, "./cmd/careq-gateway")
+	build.Dir = repoRoot
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building careq-gateway:", err)
+		return 1
+	}
+	start := time.Now()
+	code := m.Run()
+	writeTable(time.Since(start))
+	return code
+}
+
+// row is one fault's line in the results table.
+type row struct {
+	Fault    string
+	Requests int
+	Statuses string
+	Errors   int
+	P99      string
+	Recovery string
+	RSS      string
+	Notes    string
+	Result   string
+}
+
+var (
+	rowsMu sync.Mutex
+	rows   []*row
+)
+
+// newRow adds a row for the running test; its result is filled in when the
+// test ends, so a failed assertion shows in the table.
+func newRow(t *testing.T, fault string) *row {
+	r := &row{Fault: fault, P99: "–", Recovery: "–", RSS: "–"}
+	rowsMu.Lock()
+	rows = append(rows, r)
+	rowsMu.Unlock()
+	t.Cleanup(func() {
+		rowsMu.Lock()
+		defer rowsMu.Unlock()
+		if t.Failed() {
+			r.Result = "FAIL"
+		} else {
+			r.Result = "pass"
+		}
+	})
+	return r
+}
+
+// fromStats fills the request figures of r from s.
+func (r *row) fromStats(s *stats) {
+	r.Requests = s.total()
+	r.Statuses = s.statusString()
+	r.Errors = s.errors
+	r.P99 = ms(s.p99())
+}
+
+func ms(d time.Duration) string {
+	if d <= 0 {
+		return "–"
+	}
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// writeTable prints the results as a Markdown table and writes it to
+// faults/out/results.md (or $FAULTS_OUT).
+func writeTable(took time.Duration) {
+	rowsMu.Lock()
+	defer rowsMu.Unlock()
+	if len(rows) == 0 {
+		return
+	}
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "Fault-injection run of %s UTC, %s on %s/%s, %d CPUs (%s), %s; whole run %s.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04"), host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.Version(), took.Round(time.Second))
+	b.WriteString("| Fault | Requests | Statuses | Errors | p99 | Recovery | Gateway RSS | Result | Notes |\n")
+	b.WriteString("|---|---:|---|---:|---:|---|---|---|---|\n")
+	for _, r := range rows {
+		res := r.Result
+		if res == "" {
+			res = "not run"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %d | %s | %s | %s | %s | %s |\n",
+			r.Fault, r.Requests, orDash(r.Statuses), r.Errors, r.P99, r.Recovery, r.RSS, res, r.Notes)
+	}
+	fmt.Print("\n" + b.String())
+	out := os.Getenv("FAULTS_OUT")
+	if out == "" {
+		out = filepath.Join("out", "results.md")
+	}
+	_ = os.MkdirAll(filepath.Dir(out), 0o755)
+	if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "writing results:", err)
+		return
+	}
+	fmt.Println("\nwritten to", out)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+// stats gathers what clients saw.
+type stats struct {
+	mu       sync.Mutex
+	statuses map[int]int
+	errors   int
+	errSeen  []string
+	lat      []time.Duration
+}
+
+func newStats() *stats { return &stats{statuses: map[int]int{}} }
+
+func (s *stats) add(status int, d time.Duration, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.errors++
+		if len(s.errSeen) < 5 {
+			s.errSeen = append(s.errSeen, err.Error())
+		}
+		return
+	}
+	s.statuses[status]++
+	s.lat = append(s.lat, d)
+}
+
+func (s *stats) total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.errors
+	for _, c := range s.statuses {
+		n += c
+	}
+	return n
+}
+
+func (s *stats) count(status int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statuses[status]
+}
+
+// other counts answers whose status is not in ok.
+func (s *stats) other(ok ...int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for st, c := range s.statuses {
+		found := false
+		for _, o := range ok {
+			found = found || st == o
+		}
+		if !found {
+			n += c
+		}
+	}
+	return n
+}
+
+func (s *stats) p99() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.lat) == 0 {
+		return 0
+	}
+	l := append([]time.Duration(nil), s.lat...)
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	return l[(len(l)*99)/100]
+}
+
+func (s *stats) statusString() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	codes := make([]int, 0, len(s.statuses))
+	for c := range s.statuses {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	parts := make([]string, 0, len(codes))
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d×%d", c, s.statuses[c]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (s *stats) String() string {
+	s.mu.Lock()
+	errs := s.errors
+	seen := strings.Join(s.errSeen, "; ")
+	s.mu.Unlock()
+	return fmt.Sprintf("%d requests [%s], %d errors %s, p99 %s", s.total(), s.statusString(), errs, seen, ms(s.p99()))
+}
+
+// keepAlive and fresh are the two kinds of client: connections reused, and
+// a new connection for every request.
+func keepAlive() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 256}, Timeout: 15 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func fresh() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 15 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// call sends req with c, reads the body and records the answer in s.
+func call(c *http.Client, req *http.Request, s *stats) (*http.Response, []byte) {
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		s.add(0, 0, err)
+		return nil, nil
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	s.add(resp.StatusCode, time.Since(start), err)
+	return resp, b
+}
+
+// loader runs clients that each send a request, then pause, until stopped.
+type loader struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startLoad runs n clients; client w sends mk(w, i) for its i-th request
+// with c(w) and records it in the stats mk returns; check, when not nil,
+// sees every answer.
+func startLoad(n int, pause time.Duration, c func(w int) *http.Client, mk func(w, i int) (*http.Request, *stats)) *loader {
+	l := &loader{stop: make(chan struct{})}
+	for w := range n {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			client := c(w)
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				req, s := mk(w, i)
+				call(client, req, s)
+				if pause > 0 {
+					select {
+					case <-l.stop:
+						return
+					case <-time.After(pause):
+					}
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *loader) end() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+func mustReq(t testing.TB, method, url string, hdr ...string) *http.Request {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return req
+}
+
+// waitUntil polls cond every 50ms for at most timeout and returns how
+// long it took, or -1 when it never held.
+func waitUntil(timeout time.Duration, cond func() bool) time.Duration {
+	start := time.Now()
+	for time.Since(start) < timeout {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return -1
+}
