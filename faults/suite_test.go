@@ -14,6 +14,8 @@ func TestFaults(t *testing.T) {
 		{"redis", faultRedis},
 		{"two-gateways", faultTwoGateways},
 		{"slow-body", faultSlowBody},
+		{"edge", faultEdge},
+		{"slow-request-body", faultSlowRequestBody},
 	} {
 		t.Run(f.name, f.run)
 	}
