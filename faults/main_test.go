@@ -331,15 +331,17 @@ func mustReq(t testing.TB, method, url string, hdr ...string) *http.Request {
 	return req
 }
 
-// waitUntil polls cond every 50ms for at most timeout and returns how
-// long it took, or -1 when it never held.
+// waitUntil polls cond every 50ms (at least once) for at most timeout and
+// returns how long it took, or -1 when it never held.
 func waitUntil(timeout time.Duration, cond func() bool) time.Duration {
 	start := time.Now()
-	for time.Since(start) < timeout {
+	for {
 		if cond() {
 			return time.Since(start)
 		}
+		if time.Since(start) >= timeout {
+			return -1
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return -1
 }

@@ -52,13 +52,20 @@ type proc struct {
 
 func startProc(t testing.TB, name string, cmd *exec.Cmd) *proc {
 	t.Helper()
+	return startProcOwned(t, t, name, cmd)
+}
+
+// startProcOwned is startProc for a process that outlives the test t that
+// starts it: it is stopped when owner ends.
+func startProcOwned(t, owner testing.TB, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, cmd: cmd, logs: new(syncBuffer), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.kill() })
+	owner.Cleanup(func() { p.kill() })
 	return p
 }
 
@@ -175,12 +182,18 @@ type gateway struct {
 // then waits for the admin API and every address in waitFor.
 func startGateway(t testing.TB, name, caddyfile string, waitFor ...string) *gateway {
 	t.Helper()
+	return startGatewayOwned(t, t, name, caddyfile, waitFor...)
+}
+
+// startGatewayOwned is startGateway for a gateway stopped when owner ends.
+func startGatewayOwned(t, owner testing.TB, name, caddyfile string, waitFor ...string) *gateway {
+	t.Helper()
 	g := &gateway{dir: t.TempDir(), admin: freeAddr(t)}
 	path := g.writeConfig(t, caddyfile)
 	cmd := exec.Command(gatewayBin, "run", "--config", path, "--adapter", "caddyfile")
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "CAREQ_ADMIN="+g.admin, "XDG_CONFIG_HOME="+g.dir, "XDG_DATA_HOME="+g.dir, "HOME="+g.dir)
-	g.proc = startProc(t, name, cmd)
+	g.proc = startProcOwned(t, owner, name, cmd)
 	g.waitReady(append([]string{g.admin}, waitFor...)...)
 	return g
 }
