@@ -167,6 +167,8 @@ type stats struct {
 	errors   int
 	errSeen  []string
 	lat      []time.Duration
+	// noRetryAfter counts 429 and 503 answers without Retry-After.
+	noRetryAfter int
 }
 
 func newStats() *stats { return &stats{statuses: map[int]int{}} }
@@ -275,6 +277,11 @@ func call(c *http.Client, req *http.Request, s *stats) (*http.Response, []byte) 
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	s.add(resp.StatusCode, time.Since(start), err)
+	if (resp.StatusCode == 429 || resp.StatusCode == 503) && resp.Header.Get("Retry-After") == "" {
+		s.mu.Lock()
+		s.noRetryAfter++
+		s.mu.Unlock()
+	}
 	return resp, b
 }
 

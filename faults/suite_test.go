@@ -16,6 +16,12 @@ func TestFaults(t *testing.T) {
 		name string
 		run  func(*testing.T)
 	}{
+		{"reloads", faultReloads},
+		{"sigterm", faultSIGTERM},
+		{"replica-kill", faultReplicaKill},
+		{"hung-replica", faultHungReplica},
+		{"garbage-replica", faultGarbageReplica},
+		{"jwks", faultJWKS},
 		{"redis", faultRedis},
 		{"two-gateways", faultTwoGateways},
 		{"slow-body", faultSlowBody},
