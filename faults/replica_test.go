@@ -464,6 +464,9 @@ func msList(ds []time.Duration) string {
 	for _, d := range ds {
 		lo, hi = min(lo, d), max(hi, d)
 	}
+	if hi-lo < time.Millisecond {
+		return ms(lo)
+	}
 	return fmt.Sprintf("%s–%s", ms(lo), ms(hi))
 }
 
