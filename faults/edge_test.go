@@ -236,7 +236,7 @@ func faultSlowRequestBody(t *testing.T) {
 	r := newRow(t, "slow request body (stalls after 10 bytes)")
 	rep := startReplica(t, "slowbody-a")
 	addr := freeAddr(t)
-	startGateway(t, "gateway", edgeSite(addr, rep.addr, "2s"), addr)
+	g := startGateway(t, "gateway", edgeSite(addr, rep.addr, "2s"), addr)
 	s := newStats()
 	var problems []string
 	for range 5 {
@@ -252,6 +252,7 @@ func faultSlowRequestBody(t *testing.T) {
 		}
 	}
 	r.fromStats(s)
+	r.RSS = mib(g.rss())
 	r.Notes = "read_body 2 s in this row's Caddyfile; want 408 problem+json"
 	t.Logf("slow request body: %s", s)
 	if len(problems) > 0 || s.errors > 0 {

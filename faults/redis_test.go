@@ -117,8 +117,9 @@ func faultTwoGateways(t *testing.T) {
 	rep := startReplica(t, "shared-a")
 	const rate, burst = 20.0, 20
 	addrs := []string{freeAddr(t), freeAddr(t)}
+	var gws []*gateway
 	for i, a := range addrs {
-		startGateway(t, fmt.Sprintf("gateway %d", i+1), limitedSite(a, rep.addr, redis.addr, "20/s", burst), a)
+		gws = append(gws, startGateway(t, fmt.Sprintf("gateway %d", i+1), limitedSite(a, rep.addr, redis.addr, "20/s", burst), a))
 	}
 	s := newStats()
 	start := time.Now()
@@ -131,6 +132,7 @@ func faultTwoGateways(t *testing.T) {
 	allowed := s.count(200)
 	bound := float64(burst) + rate*took
 	r.fromStats(s)
+	r.RSS = mib(gws[0].rss()) + ", " + mib(gws[1].rss())
 	r.Notes = fmt.Sprintf("one caller, 2 gateways, rate 20/s burst 20 over %.1f s: %d allowed, budget %.0f (burst + rate×t); stated bound: allowed ≤ budget + 1", took, allowed, bound)
 	t.Logf("two gateways: %s; %s", s, r.Notes)
 	if s.other(200, 429) != 0 || s.errors != 0 {

@@ -282,6 +282,7 @@ func faultSIGTERM(t *testing.T) {
 		}()
 	}
 	time.Sleep(500 * time.Millisecond)
+	r.RSS = mib(l.g.rss()) + " before SIGTERM"
 	sent := time.Now()
 	l.g.signal(syscall.SIGTERM)
 	time.Sleep(300 * time.Millisecond)
@@ -377,6 +378,7 @@ func faultReplicaKill(t *testing.T) {
 	r.Errors = a.errors + b.errors
 	r.P99 = fmt.Sprintf("other queues %s (baseline %s)", ms(b.p99()), ms(base[1].p99()))
 	r.Recovery = fmt.Sprintf("killed replica's queues answer 200 %s after its restart", ms(recovery))
+	r.RSS = mib(l.g.rss())
 	t.Logf("replica kill: baseline %s / %s; killed %s; other %s; recovery %v", base[0], base[1], a, b, recovery)
 	if b.errors != 0 || b.other(200) != 0 {
 		t.Errorf("the other replica's queues during the fault: %s; want only 200", b)
@@ -439,6 +441,7 @@ func faultHungReplica(t *testing.T) {
 	r.Errors = a.errors + b.errors + timed.errors
 	r.P99 = fmt.Sprintf("other queues %s; 503s %s", ms(b.p99()), ms(fast.p99()))
 	r.Recovery = fmt.Sprintf("%d × 504 after %s, then 503s", len(first504), msList(first504))
+	r.RSS = mib(l.g.rss())
 	t.Logf("hung: hung %s; other %s; timed %s; 504s %v; 503s p99 %v", a, b, timed, first504, fast.p99())
 	if a.other(503, 504) != 0 || timed.other(503, 504) != 0 || a.errors+timed.errors != 0 {
 		t.Errorf("the hung replica's queues: %s / %s; want only 504 then 503", a, timed)
@@ -494,6 +497,7 @@ func faultGarbageReplica(t *testing.T) {
 	r.Statuses = fmt.Sprintf("faulty replica's queues: %s; other queues: %s", a.statusString(), b.statusString())
 	r.Errors = a.errors + b.errors
 	r.P99 = fmt.Sprintf("other queues %s", ms(b.p99()))
+	r.RSS = mib(l.g.rss())
 	t.Logf("garbage: faulty %s; other %s", a, b)
 	if a.count(502) == 0 || a.other(502, 503) != 0 || a.errors != 0 {
 		t.Errorf("the faulty replica's queues: %s; want 502 (then 503 once it is taken out)", a)
