@@ -362,7 +362,6 @@ func faultReplicaKill(t *testing.T) {
 	l.reps[0].g.kill()
 	time.Sleep(5 * time.Second)
 	l.reps[0].start()
-	restarted := time.Now()
 	c := keepAlive()
 	recovery := waitUntil(30*time.Second, func() bool {
 		resp, _ := call(c, mustReq(t, "GET", l.url(l.queues[0][0]), "X-Caller", "probe"), newStats())
@@ -370,7 +369,6 @@ func faultReplicaKill(t *testing.T) {
 	})
 	time.Sleep(time.Second)
 	ld.end()
-	_ = restarted
 
 	a, b := during[0], during[1]
 	r.Requests = base[0].total() + base[1].total() + a.total() + b.total()
