@@ -13,8 +13,9 @@ import (
 )
 
 // limitedSite is a gateway site in front of a replica with a shared
-// rate-limit zone keyed on the X-Caller header.
-func limitedSite(addr, replica, redis, rate string, burst int) string {
+// rate-limit zone keyed on the X-Caller header, deciding through redis
+// within timeout.
+func limitedSite(addr, replica, redis, rate string, burst int, timeout string) string {
 	return fmt.Sprintf(`{
 	admin {$CAREQ_ADMIN}
 	auto_https off
@@ -32,11 +33,11 @@ http://%s {
 		rate %s
 		burst %d
 		redis %s
-		redis_timeout 50ms
+		redis_timeout %s
 	}
 	reverse_proxy %s
 }
-`, addr, rate, burst, redis, replica)
+`, addr, rate, burst, redis, timeout, replica)
 }
 
 const outageWarning = "redis unavailable; deciding with this gateway"
@@ -49,7 +50,7 @@ func faultRedis(t *testing.T) {
 	redis := startRedis(t)
 	rep := startReplica(t, "redis-a")
 	addr := freeAddr(t)
-	g := startGateway(t, "gateway", limitedSite(addr, rep.addr, redis.addr, "100/s", 100), addr)
+	g := startGateway(t, "gateway", limitedSite(addr, rep.addr, redis.addr, "100/s", 100, "250ms"), addr)
 
 	s := newStats()
 	url := "http://" + addr + "/api/v1/queues/redis/tickets"
@@ -98,11 +99,13 @@ func faultRedis(t *testing.T) {
 	if n := s.total() - s.count(200); n != 0 || s.errors != 0 {
 		t.Errorf("%d answers other than 200 (%s), %d errors: want no 5xx and no refusals", n, s.statusString(), s.errors)
 	}
-	if warned1 != 1 || warned2 != 2 {
-		t.Errorf("outage warnings in the log after each outage: %d, %d; want 1, 2 (one at the start of each)", warned1, warned2)
+	// A busy machine may add an outage of its own (a decision slower than
+	// redis_timeout); each of the two must be logged and counted all the same.
+	if warned1 < 1 || warned2 < warned1+1 {
+		t.Errorf("outage warnings in the log after each outage: %d, %d; want one more at the start of each", warned1, warned2)
 	}
-	if outages != 2 {
-		t.Errorf("careq_ratelimit_redis_outages_total = %v, want 2", outages)
+	if outages < 2 || outages != float64(warned2) {
+		t.Errorf("careq_ratelimit_redis_outages_total = %v, %d warnings; want at least 2, one per warning", outages, warned2)
 	}
 	if resume1 < 0 || resume1 > 5*time.Second || resume2 < 0 || resume2 > 5*time.Second {
 		t.Errorf("shared limiting resumed %v after the restart and %v after SIGCONT; want within 5s", resume1, resume2)
@@ -110,7 +113,9 @@ func faultRedis(t *testing.T) {
 }
 
 // Two gateways on one Redis zone: one caller hammering both is held to one
-// shared budget.
+// shared budget. The zone waits up to 1 s for Redis here, so that a busy
+// machine's slow answer is not taken for an outage: the bound measured is
+// that of the shared path (an outage's is in RELIABILITY.md).
 func faultTwoGateways(t *testing.T) {
 	r := newRow(t, "two gateways on one Redis zone")
 	redis := startRedis(t)
@@ -119,7 +124,7 @@ func faultTwoGateways(t *testing.T) {
 	addrs := []string{freeAddr(t), freeAddr(t)}
 	var gws []*gateway
 	for i, a := range addrs {
-		gws = append(gws, startGateway(t, fmt.Sprintf("gateway %d", i+1), limitedSite(a, rep.addr, redis.addr, "20/s", burst), a))
+		gws = append(gws, startGateway(t, fmt.Sprintf("gateway %d", i+1), limitedSite(a, rep.addr, redis.addr, "20/s", burst, "1s"), a))
 	}
 	s := newStats()
 	start := time.Now()
@@ -137,6 +142,11 @@ func faultTwoGateways(t *testing.T) {
 	t.Logf("two gateways: %s; %s", s, r.Notes)
 	if s.other(200, 429) != 0 || s.errors != 0 {
 		t.Errorf("answers other than 200/429: %s, %d errors", s.statusString(), s.errors)
+	}
+	for i, g := range gws {
+		if n := g.metric(`careq_ratelimit_redis_outages_total{zone="shared"}`); n > 0 {
+			t.Errorf("gateway %d fell back to its own buckets %v times: the run did not measure the shared budget", i+1, n)
+		}
 	}
 	if float64(allowed) > bound+1 {
 		t.Errorf("%d allowed across two gateways; the shared budget is %.1f (+1)", allowed, bound)
