@@ -4,6 +4,7 @@ package faults_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -403,6 +404,7 @@ func faultHungReplica(t *testing.T) {
 	a, b := newStats(), newStats()
 	var mu sync.Mutex
 	var first504, after504 []time.Duration
+	causes := map[string]int{}
 	ld := startLoad(8, 20*time.Millisecond, func(int) *http.Client { return keepAlive() }, func(w, i int) (*http.Request, *stats) {
 		k := w % 2
 		h := []string{"X-Caller", fmt.Sprintf("kiosk-%d", w)}
@@ -418,13 +420,14 @@ func faultHungReplica(t *testing.T) {
 	end := time.Now().Add(5 * time.Second)
 	for time.Now().Before(end) {
 		start := time.Now()
-		resp, _ := call(c, mustReq(t, "GET", l.url(l.queues[0][0]), "X-Caller", "timer", "X-CareQ-Fault", "hang"), timed)
+		resp, body := call(c, mustReq(t, "GET", l.url(l.queues[0][0]), "X-Caller", "timer", "X-CareQ-Fault", "hang"), timed)
 		d := time.Since(start)
 		mu.Lock()
 		if resp != nil && resp.StatusCode == 504 {
 			first504 = append(first504, d)
 		} else if resp != nil && resp.StatusCode == 503 {
 			after504 = append(after504, d)
+			causes[problemType(body)]++
 		}
 		mu.Unlock()
 		time.Sleep(50 * time.Millisecond)
@@ -440,6 +443,7 @@ func faultHungReplica(t *testing.T) {
 	r.P99 = fmt.Sprintf("other queues %s; 503s %s", ms(b.p99()), ms(fast.p99()))
 	r.Recovery = fmt.Sprintf("%d × 504 after %s, then 503s", len(first504), msList(first504))
 	r.RSS = mib(l.g.rss())
+	r.Notes = fmt.Sprintf("causes of the timed client's 503s: %v", causes)
 	t.Logf("hung: hung %s; other %s; timed %s; 504s %v; 503s p99 %v", a, b, timed, first504, fast.p99())
 	if a.other(503, 504) != 0 || timed.other(503, 504) != 0 || a.errors+timed.errors != 0 {
 		t.Errorf("the hung replica's queues: %s / %s; want only 504 then 503", a, timed)
@@ -452,9 +456,23 @@ func faultHungReplica(t *testing.T) {
 	if len(after504) == 0 || fast.p99() > 250*time.Millisecond {
 		t.Errorf("%d fast 503s, p99 %v; want the breaker's 503s within 250ms", len(after504), fast.p99())
 	}
+	if n := a.noRetryAfter + timed.noRetryAfter; n != 0 {
+		t.Errorf("%d answers 503 without Retry-After", n)
+	}
 	if b.errors != 0 || b.other(200) != 0 {
 		t.Errorf("the other replica's queues: %s; want only 200", b)
 	}
+}
+
+// problemType is the cause of a problem document ("breaker-open"), or "?".
+func problemType(body []byte) string {
+	var p struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(body, &p) != nil || p.Type == "" {
+		return "?"
+	}
+	return strings.TrimPrefix(p.Type, "urn:careq:problem:")
 }
 
 func msList(ds []time.Duration) string {
