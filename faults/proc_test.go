@@ -61,6 +61,8 @@ func startProcOwned(t, owner testing.TB, name string, cmd *exec.Cmd) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, cmd: cmd, logs: new(syncBuffer), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	// Should the suite itself be killed (a timeout), the child goes too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
