@@ -35,6 +35,13 @@ var (
 		Help:      "Redis decisions and probes that failed or timed out, by zone.",
 	}, []string{"zone"})
 
+	redisOutages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace,
+		Subsystem: metricsSubsystem,
+		Name:      "redis_outages_total",
+		Help:      "Times the zone fell back to local buckets because Redis failed, by zone.",
+	}, []string{"zone"})
+
 	redisFallback = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: metricsNamespace,
 		Subsystem: metricsSubsystem,
@@ -45,5 +52,5 @@ var (
 
 // registerMetrics registers the collectors in reg.
 func registerMetrics(reg prometheus.Registerer) error {
-	return promreg.Register(reg, decisions, keysGauge, redisErrors, redisFallback)
+	return promreg.Register(reg, decisions, keysGauge, redisErrors, redisOutages, redisFallback)
 }

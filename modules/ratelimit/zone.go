@@ -20,9 +20,11 @@ var zones = caddy.NewUsagePool()
 // rare enough never to hammer a server that is struggling.
 const probeInterval = time.Second
 
-// outageLogInterval is the least time between two "deciding locally"
-// warnings, so a flapping Redis does not flood the log.
-const outageLogInterval = 30 * time.Second
+// outageLogInterval is the least time between two "still unavailable"
+// reminders within one outage. The start of every outage is logged
+// whatever the interval (issue #14); a flapping Redis is bounded by the
+// probe instead, to one outage per probeInterval. A variable for tests.
+var outageLogInterval = 30 * time.Second
 
 // zone is the live state of one named limit: its local buckets, its shared
 // store if any, and whether it is deciding locally because Redis failed.
@@ -33,8 +35,10 @@ type zone struct {
 	timeout time.Duration
 
 	fallback    atomic.Bool
-	lastWarning atomic.Int64 // UnixNano of the last outage warning
+	outageStart atomic.Int64 // UnixNano when the current outage began
+	lastWarning atomic.Int64 // UnixNano of the current outage's last warning
 	redisErrors prometheus.Counter
+	outages     prometheus.Counter
 	fallbackG   prometheus.Gauge
 
 	cancel context.CancelFunc
@@ -56,6 +60,7 @@ func newZone(cfg zoneConfig) *zone {
 		name:        cfg.name,
 		local:       newLocalStore(cfg.rate, cfg.burst, cfg.maxKeys, cfg.idle, keysGauge.WithLabelValues(cfg.name)),
 		redisErrors: redisErrors.WithLabelValues(cfg.name),
+		outages:     redisOutages.WithLabelValues(cfg.name),
 		fallbackG:   redisFallback.WithLabelValues(cfg.name),
 		done:        make(chan struct{}),
 	}
@@ -95,18 +100,32 @@ func (z *zone) decide(ctx context.Context, key string, isIP bool, now time.Time)
 }
 
 // redisFailed switches the zone to its local buckets until a probe finds
-// Redis answering again.
+// Redis answering again. Only the request that starts an outage gets here
+// with the zone out of fallback, so each outage is counted and logged once.
 func (z *zone) redisFailed(err error) {
 	z.redisErrors.Inc()
 	if !z.fallback.CompareAndSwap(false, true) {
 		return
 	}
 	z.fallbackG.Set(1)
+	z.outages.Inc()
 	t := time.Now().UnixNano()
-	if last := z.lastWarning.Load(); t-last >= int64(outageLogInterval) && z.lastWarning.CompareAndSwap(last, t) {
-		logger().Warn("redis unavailable; deciding with this gateway's own buckets until it answers",
-			zap.String("zone", z.name), zap.Error(err))
+	z.outageStart.Store(t)
+	z.lastWarning.Store(t)
+	logger().Warn("redis unavailable; deciding with this gateway's own buckets until it answers",
+		zap.String("zone", z.name), zap.Error(err))
+}
+
+// stillDown reminds, at most once per outageLogInterval, that the outage
+// goes on. Only the zone's maintain goroutine calls it.
+func (z *zone) stillDown(err error) {
+	t := time.Now().UnixNano()
+	if t-z.lastWarning.Load() < int64(outageLogInterval) {
+		return
 	}
+	z.lastWarning.Store(t)
+	logger().Warn("redis still unavailable; deciding with this gateway's own buckets",
+		zap.String("zone", z.name), zap.Duration("for", time.Duration(t-z.outageStart.Load())), zap.Error(err))
 }
 
 // maintain sweeps idle keys and, while in fallback, probes Redis, until
@@ -133,11 +152,15 @@ func (z *zone) maintain(ctx context.Context, sweepEvery time.Duration) {
 			}
 			if err := z.shared.ping(ctx, max(z.timeout, 250*time.Millisecond)); err != nil {
 				z.redisErrors.Inc()
+				if ctx.Err() == nil {
+					z.stillDown(err)
+				}
 				continue
 			}
 			z.fallback.Store(false)
 			z.fallbackG.Set(0)
-			logger().Info("redis answering again; back to the shared budget", zap.String("zone", z.name))
+			logger().Info("redis answering again; back to the shared budget", zap.String("zone", z.name),
+				zap.Duration("outage", time.Since(time.Unix(0, z.outageStart.Load()))))
 		}
 	}
 }
@@ -155,7 +178,7 @@ func (z *zone) Destruct() error {
 	return nil
 }
 
-func logger() *zap.Logger { return caddy.Log().Named("http.handlers." + moduleName) }
+var logger = func() *zap.Logger { return caddy.Log().Named("http.handlers." + moduleName) }
 
 // Interface guards
 var _ caddy.Destructor = (*zone)(nil)

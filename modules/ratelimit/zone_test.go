@@ -4,6 +4,10 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestZoneFallsBackAndRejoins(t *testing.T) {
@@ -131,5 +135,71 @@ func TestZoneDestructStopsItsGoroutine(t *testing.T) {
 	}
 	if v := metricValue(keysGauge.WithLabelValues("destruct-test")); v != 0 {
 		t.Errorf("careq_ratelimit_keys = %v after Destruct, want 0", v)
+	}
+}
+
+// zoneLogs sends the package's log lines to an observer for the test.
+func zoneLogs(t *testing.T) *observer.ObservedLogs {
+	core, logs := observer.New(zapcore.InfoLevel)
+	old := logger
+	logger = func() *zap.Logger { return zap.New(core) }
+	t.Cleanup(func() { logger = old })
+	return logs
+}
+
+// Every outage is logged when it starts, however soon after the last one
+// (issue #14: a second outage 22s after the first left no warning).
+func TestZoneLogsTheStartOfEveryOutage(t *testing.T) {
+	logs := zoneLogs(t)
+	srv := rlStartRedis(t)
+	cfg := zoneConfig{name: "outage-log-test", rate: mustRate(t, "100/s"), burst: 10, maxKeys: 100, idle: time.Hour,
+		redis: &redisConfig{addr: srv.addr, timeout: 200 * time.Millisecond}}
+	z := newZone(cfg)
+	t.Cleanup(func() { _ = z.Destruct() })
+	ctx := context.Background()
+	outages := func() float64 { return metricValue(redisOutages.WithLabelValues(cfg.name)) }
+	before := outages()
+	for i := range 2 {
+		srv.stop()
+		z.decide(ctx, "k", false, time.Now())
+		if !z.fallback.Load() {
+			t.Fatalf("outage %d: zone not in fallback with redis stopped", i+1)
+		}
+		z.decide(ctx, "k", false, time.Now()) // decided locally: no second warning
+		srv.start()
+		waitFor(t, 5*time.Second, "zone back on redis", func() bool { return !z.fallback.Load() })
+	}
+	warnings := logs.FilterMessageSnippet("redis unavailable").All()
+	if len(warnings) != 2 {
+		t.Errorf("%d 'redis unavailable' warnings for two outages, want 2: %v", len(warnings), warnings)
+	}
+	if got := logs.FilterMessageSnippet("redis answering again").Len(); got != 2 {
+		t.Errorf("%d 'answering again' lines for two outages, want 2", got)
+	}
+	if got := outages() - before; got != 2 {
+		t.Errorf("careq_ratelimit_redis_outages_total grew by %v for two outages, want 2", got)
+	}
+}
+
+// Within one outage, the reminder that Redis is still down is logged at
+// most once per outageLogInterval, however often the probe fails.
+func TestZoneThrottlesRepeatsWithinOneOutage(t *testing.T) {
+	logs := zoneLogs(t)
+	old := outageLogInterval
+	outageLogInterval = 1500 * time.Millisecond
+	t.Cleanup(func() { outageLogInterval = old })
+	srv := rlStartRedis(t)
+	z := newZone(zoneConfig{name: "outage-repeat-test", rate: mustRate(t, "100/s"), burst: 10, maxKeys: 100, idle: time.Hour,
+		redis: &redisConfig{addr: srv.addr, timeout: 100 * time.Millisecond}})
+	t.Cleanup(func() { _ = z.Destruct() })
+	srv.stop()
+	z.decide(context.Background(), "k", false, time.Now())
+	time.Sleep(3800 * time.Millisecond) // three failed probes, or four
+	if got := logs.FilterMessageSnippet("redis unavailable").Len(); got != 1 {
+		t.Errorf("%d 'redis unavailable' warnings for one outage, want 1", got)
+	}
+	// Probes at about 1, 2, 3 s; reminders need 1.5 s since the last line.
+	if got := logs.FilterMessageSnippet("redis still unavailable").Len(); got < 1 || got > 2 {
+		t.Errorf("%d 'still unavailable' reminders in 3.8s with a 1.5s interval, want 1 or 2", got)
 	}
 }
