@@ -26,16 +26,22 @@ const (
 	jwksMaxKeys = 64
 	// jwksFetchTimeout bounds one fetch; requests waiting on it wait no longer.
 	jwksFetchTimeout = 5 * time.Second
-	// jwksErrorRetry is how soon a failed fetch may be tried again when the
-	// refresh interval is longer: a key server that comes back is noticed
-	// quickly, yet is asked at most once per this period.
+	// jwksErrorRetry is how soon the background refresher tries again
+	// after a failed fetch when the refresh interval is longer.
 	jwksErrorRetry = 5 * time.Second
+	// jwksDemandGap is the shortest time between two fetches that tokens
+	// with an unknown kid cause (issue #11): short enough that a key the
+	// key server starts serving is accepted within a few seconds, long
+	// enough that a flood of made-up kids cannot hammer the key server.
+	jwksDemandGap = 2 * time.Second
 )
 
 // jwks holds the keys of a JSON Web Key Set and refreshes them. Lookups read
-// an immutable snapshot (no lock). A refresh is made at most once per
-// interval (jwksErrorRetry after a failure, if shorter), whatever asks for it;
-// callers that ask while one is under way wait for that one.
+// an immutable snapshot (no lock). The set is fetched every interval in the
+// background and, on demand (a token with an unknown kid), at most once per
+// jwksDemandGap; callers that ask while a fetch is under way wait for it.
+// A key that leaves the set is marked revoked, which invalidates the cached
+// tokens it verified.
 type jwks struct {
 	url      string
 	interval time.Duration
@@ -46,7 +52,7 @@ type jwks struct {
 
 	mu          sync.Mutex
 	inflight    chan struct{} // closed when the fetch under way ends; guarded by mu
-	nextAllowed time.Time     // guarded by mu
+	lastAttempt time.Time     // start of the last fetch; guarded by mu
 	healthy     atomic.Bool   // the last fetch succeeded
 }
 
@@ -76,62 +82,91 @@ func (j *jwks) find(kid, alg string, info algInfo) (key *verKey, kidKnown bool) 
 	return nil, kidKnown
 }
 
-// refresh implements keySource.
+// refresh implements keySource. A fetch within jwksDemandGap of the last one
+// is put off until the gap has passed: the caller waits for it (or for ctx),
+// so a token with an unknown kid is always judged by a fetch made after it
+// arrived, yet the key server is asked at most once per gap.
 func (j *jwks) refresh(ctx context.Context) bool {
-	j.mu.Lock()
-	if c := j.inflight; c != nil {
-		j.mu.Unlock()
-		select {
-		case <-c:
-		case <-ctx.Done():
+	for waited := false; ; waited = true {
+		j.mu.Lock()
+		if c := j.inflight; c != nil {
+			j.mu.Unlock()
+			select {
+			case <-c:
+			case <-ctx.Done():
+			}
+			return j.healthy.Load()
 		}
-		return j.healthy.Load()
-	}
-	if now().Before(j.nextAllowed) {
+		wait := j.lastAttempt.Add(jwksDemandGap).Sub(now())
+		if j.lastAttempt.IsZero() || wait <= 0 || waited {
+			c := make(chan struct{})
+			j.inflight = c
+			j.mu.Unlock()
+			j.fetch()
+			j.mu.Lock()
+			j.inflight = nil
+			j.mu.Unlock()
+			close(c)
+			return j.healthy.Load()
+		}
 		j.mu.Unlock()
-		return j.healthy.Load()
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return j.healthy.Load()
+		}
 	}
-	c := make(chan struct{})
-	j.inflight = c
-	j.mu.Unlock()
-
-	j.fetch()
-
-	j.mu.Lock()
-	j.inflight = nil
-	j.mu.Unlock()
-	close(c)
-	return j.healthy.Load()
 }
 
-// retryAfter says how long until the next fetch may be made, for the
+// retryAfter says how long until a token may cause the next fetch, for the
 // Retry-After of a 503.
 func (j *jwks) retryAfter() time.Duration {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.nextAllowed.Sub(now())
+	return j.lastAttempt.Add(jwksDemandGap).Sub(now())
 }
 
 // fetch gets the key set and, if it holds any usable key, replaces the
-// current one; on failure the current keys stay. It sets when the next fetch
-// may be made. It runs apart from any request's context so that one client
-// going away does not fail the others waiting on it.
+// current one; on failure the current keys stay. It runs apart from any
+// request's context so that one client going away does not fail the others
+// waiting on it.
 func (j *jwks) fetch() {
+	j.mu.Lock()
+	j.lastAttempt = now()
+	j.mu.Unlock()
 	keys, err := j.get()
 	ok := err == nil
 	if ok {
-		j.set.Store(&keys)
+		j.replace(keys)
 	}
 	j.healthy.Store(ok)
-	wait := j.interval
-	if !ok && jwksErrorRetry < wait {
-		wait = jwksErrorRetry
-	}
-	j.mu.Lock()
-	j.nextAllowed = now().Add(wait)
-	j.mu.Unlock()
 	if j.onFetch != nil {
 		j.onFetch(ok, err)
+	}
+}
+
+// replace installs a fetched key set. A key that is in both sets keeps its
+// identity (so the tokens it verified stay cached); a key that left the set
+// is marked revoked, which drops its cached tokens at once (issue #11).
+func (j *jwks) replace(keys []*verKey) {
+	old := *j.set.Load()
+	kept := make(map[*verKey]bool, len(old))
+	for i, k := range keys {
+		for _, o := range old {
+			if !kept[o] && o.same(k) {
+				keys[i] = o
+				kept[o] = true
+				break
+			}
+		}
+	}
+	j.set.Store(&keys)
+	for _, o := range old {
+		if !kept[o] {
+			o.revoked.Store(true)
+		}
 	}
 }
 
