@@ -19,9 +19,12 @@ import (
 // body: a refused request gets its answer without a 100 Continue.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.stripIdentity(r.Header)
+	if r.Trailer != nil {
+		h.guardTrailers(r)
+	}
 	slot := methodSlot(r.Method)
 	if len(h.deny) > 0 && h.denied(r) {
-		return h.refuse(r, deniedSource, slot)
+		return h.refuse(w, r, deniedSource, slot)
 	}
 	id, why := h.authenticate(r)
 	if id == nil {
@@ -29,11 +32,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			decisionCounter[allowedAnonymous].Inc()
 			return next.ServeHTTP(w, r)
 		}
-		return h.refuse(r, why, slot)
+		return h.refuse(w, r, why, slot)
 	}
 	for _, s := range h.required[slot] {
 		if !id.has(s) {
-			return h.refuse(r, insufficientScope, slot)
+			return h.refuse(w, r, insufficientScope, slot)
 		}
 	}
 	h.admit(r, id)
@@ -76,16 +79,28 @@ func foldHeaderByte(c byte) byte {
 	return c
 }
 
-// authenticate finds the request's one credential and checks it.
+// authenticate finds the request's one credential and checks it. The
+// query token parameter, where configured, is removed from the URL whatever
+// the outcome (issue #11).
 func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 	authz := r.Header["Authorization"]
 	var key []string
 	if h.keys != nil {
 		key = r.Header[h.apiHeader]
 	}
-	if len(authz) > 1 || len(key) > 1 || (len(authz) > 0 && len(key) > 0) {
-		// Two credentials: which one counts would be a guess.
+	var qtok string
+	var qn int
+	var qok bool
+	if h.WebSocketQueryParam != "" && r.URL.RawQuery != "" {
+		r.URL.RawQuery, qtok, qn, qok = takeQueryParam(r.URL.RawQuery, h.WebSocketQueryParam)
+	}
+	if len(authz) > 1 || len(key) > 1 {
+		// The same header twice: which one counts would be a guess.
 		return nil, malformedAuthorization
+	}
+	if len(authz)+len(key)+qn > 1 {
+		// Two credentials, perhaps two users' (a header and the query).
+		return nil, multipleCredentials
 	}
 	switch {
 	case len(authz) == 1:
@@ -109,14 +124,14 @@ func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 			return nil, revokedAPIKey
 		}
 		return k.ident, allowedAPIKey
-	case h.WebSocketQueryParam != "" && h.verifier != nil && isWebSocketUpgrade(r):
-		token, present := h.queryToken(r)
-		if present {
-			if !isToken68(token) {
-				return nil, malformedAuthorization
-			}
-			return h.checkToken(r, token)
+	case qn == 1:
+		if h.verifier == nil || !isWebSocketUpgrade(r) {
+			return nil, queryTokenNotAllowed
 		}
+		if !qok || !isToken68(qtok) {
+			return nil, malformedAuthorization
+		}
+		return h.checkToken(r, qtok)
 	}
 	return nil, missingCredentials
 }
@@ -162,8 +177,9 @@ func (h *Handler) admit(r *http.Request, id *identity) {
 	}
 }
 
-// refuse counts, logs and returns the edge answer for why.
-func (h *Handler) refuse(r *http.Request, why reason, slot int) error {
+// refuse counts, logs and returns the edge answer for why, with its
+// headers set on w (problem.Refuse).
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slot int) error {
 	decisionCounter[why].Inc()
 	info := reasons[why]
 	var cause problem.Cause
@@ -174,6 +190,8 @@ func (h *Handler) refuse(r *http.Request, why reason, slot int) error {
 		cause = problem.Forbidden
 	case http.StatusServiceUnavailable:
 		cause = problem.AuthUnavailable
+	case http.StatusTooManyRequests:
+		cause = problem.RateLimited
 	default:
 		cause = problem.Unauthorized
 	}
@@ -195,7 +213,7 @@ func (h *Handler) refuse(r *http.Request, why reason, slot int) error {
 	if ce := h.logger.Check(zap.DebugLevel, "refused"); ce != nil {
 		ce.Write(zap.String("reason", info.name), zap.Int("status", info.status), zap.String("request_id", reqid.Get(r)))
 	}
-	return e.HandlerError()
+	return e.Refuse(w)
 }
 
 // denied reports whether the client address is in a deny range.
