@@ -238,3 +238,75 @@ func TestAuthE2ERefusalHeadersWithoutRenderer(t *testing.T) {
 		t.Errorf("validate of a site with careq_problem: %v\n%s", err, out)
 	}
 }
+
+// clientFrom returns an HTTP client whose connections come from the given
+// loopback address.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// Issue #10, forged credentials: a flood of tokens with bad signatures from
+// one address is limited (429 + Retry-After + problem document after the
+// default 20 failures) while a client on another address is unaffected.
+func TestAuthE2EForgedTokenFlood(t *testing.T) {
+	addr, hits, g := authStart(t)
+	url := "http://" + addr + "/api/queues/q1/tickets"
+	valid := authDevToken(t, "display-1", "queue:read")
+	cut := strings.LastIndexByte(valid, '.') + 1
+	attacker, other := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
+	send := func(c *http.Client, tok string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	forged := func(i int) string {
+		return valid[:cut] + fmt.Sprintf("%06d", i) + valid[cut+6:]
+	}
+	if resp, body := send(other, valid); resp.StatusCode != 200 {
+		t.Fatalf("valid token from the other address = %d %s", resp.StatusCode, body)
+	}
+	before := hits.Load()
+	counts := map[int]int{}
+	var limited *http.Response
+	var limitedBody []byte
+	for i := range 100 {
+		resp, body := send(attacker, forged(i))
+		counts[resp.StatusCode]++
+		if resp.StatusCode == http.StatusTooManyRequests && limited == nil {
+			limited, limitedBody = resp, body
+		}
+		if i%10 == 0 {
+			// The other client keeps working throughout the flood.
+			if resp, body := send(other, valid); resp.StatusCode != 200 {
+				t.Fatalf("valid token from the other address during the flood = %d %s", resp.StatusCode, body)
+			}
+			if resp, body := send(other, forged(1000+i)); resp.StatusCode != 401 {
+				t.Fatalf("forged token from the other address during the flood = %d %s, want 401", resp.StatusCode, body)
+			}
+		}
+	}
+	t.Logf("flood of 100 forged tokens from one address: %v", counts)
+	if counts[401] != 20 || counts[429] != 80 {
+		t.Errorf("flood answers = %v, want 20 × 401 then 80 × 429", counts)
+	}
+	if limited == nil {
+		t.Fatal("the flood was never limited")
+	}
+	if ra := limited.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("429 Retry-After = %q", ra)
+	}
+	assertProblem(t, limited, limitedBody, "too_many_failures")
+	if hits.Load() != before+10 {
+		t.Errorf("backend calls during the flood = %d, want only the other client's 10", hits.Load()-before)
+	}
+	if m := g.metrics(); metricValue(m, `careq_auth_decisions_total{outcome="limited",reason="too_many_failures"}`) != 80 {
+		t.Errorf("limited decisions not counted as 80:\n%s", m)
+	}
+}

@@ -105,9 +105,22 @@ type Handler struct {
 	// short-lived. Default: empty, not accepted.
 	WebSocketQueryParam string `json:"websocket_query_param,omitempty"`
 
+	// FailureLimit is how many failed authentications (a credential that
+	// is refused 400 or 401; sending none does not count) a client address
+	// may make per FailureWindow before further credentials from it that
+	// are not already cached are refused 429, without any signature check.
+	// The address is Caddy's client IP (trusted_proxies aware); an IPv6
+	// client counts by its /64. -1 turns the limit off. Default: 20.
+	FailureLimit int `json:"failure_limit,omitempty"`
+
+	// FailureWindow is the period of FailureLimit. Default: 10s.
+	FailureWindow caddy.Duration `json:"failure_window,omitempty"`
+
 	verifier  *verifier
 	jwks      *jwks
 	cache     *tokenCache
+	neg       *negCache       // forged tokens seen; nil without jwt
+	failures  *failureLimiter // nil when failure_limit is -1
 	keys      apiKeys
 	apiHeader string // canonical
 	hdrUser   string // canonical
@@ -143,7 +156,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.hdrScopes = textproto.CanonicalMIMEHeaderKey(orDefault(h.HeaderScopes, defaultHeaderScopes))
 	h.cache = newTokenCache(func(d int) { tokenCacheEntries.Add(float64(d)) })
 	go h.cache.sweepEvery(ctx, cacheSweepInterval)
+	if h.FailureLimit >= 0 {
+		limit, window := h.FailureLimit, time.Duration(h.FailureWindow)
+		if limit == 0 {
+			limit = defaultFailures
+		}
+		if window == 0 {
+			window = defaultWindow
+		}
+		h.failures = newFailureLimiter(limit, window)
+	}
 	if h.JWT != nil {
+		h.neg = newNegCache()
 		if err := h.provisionJWT(ctx); err != nil {
 			return err
 		}
@@ -232,6 +256,8 @@ func (h *Handler) provisionJWT(ctx caddy.Context) error {
 
 func (h *Handler) onJWKSFetch(ok bool, err error) {
 	if ok {
+		// A new key set may verify a token an old key refused.
+		h.neg.clear()
 		jwksRefreshOK.Inc()
 		h.logger.Debug("fetched JWKS", zap.String("url", h.JWT.JWKSURL))
 		return

@@ -41,7 +41,9 @@ func secretHandler(t testing.TB, edit ...func(*Handler)) *Handler {
 
 func TestRefusals(t *testing.T) {
 	testKeys(t)
-	h := secretHandler(t)
+	// Every case comes from one address: the failure limit is tested
+	// on its own (TestFailureLimit).
+	h := secretHandler(t, func(h *Handler) { h.FailureLimit = -1 })
 	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(testSecret), c, "") }
 	rsaPEM := publicPEM(t, &rsaKey.PublicKey)
 	tests := []struct {

@@ -81,9 +81,10 @@ func jwkOf(kid string, pub any) map[string]string {
 
 // jwksHandler provisions a handler on the key server with a refresh
 // interval long enough that its background refresh never runs during a
-// test; tests move the clock instead.
+// test; tests move the clock instead. Floods here come from one address,
+// so the failure limit (tested on its own) is off.
 func jwksHandler(t testing.TB, url string) *Handler {
-	return provision(t, &Handler{JWT: &JWTConfig{JWKSURL: url, JWKSRefreshInterval: caddyDuration(time.Minute)}})
+	return provision(t, &Handler{FailureLimit: -1, JWT: &JWTConfig{JWKSURL: url, JWKSRefreshInterval: caddyDuration(time.Minute)}})
 }
 
 // advance moves the package clock forward by d for the rest of the test.

@@ -32,6 +32,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			decisionCounter[allowedAnonymous].Inc()
 			return next.ServeHTTP(w, r)
 		}
+		if h.failures != nil && why != missingCredentials && reasons[why].outcome == outcomeUnauthorized {
+			if a, ok := clientAddr(r); ok {
+				h.failures.fail(a, now().UnixNano())
+			}
+		}
 		return h.refuse(w, r, why, slot)
 	}
 	for _, s := range h.required[slot] {
@@ -116,6 +121,9 @@ func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 		if !validAPIKey(key[0]) {
 			return nil, malformedAuthorization
 		}
+		if h.limited(r) {
+			return nil, tooManyFailures
+		}
 		k := h.keys.lookup(key[0])
 		switch {
 		case k == nil:
@@ -138,16 +146,39 @@ func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 
 // checkToken returns the identity of a bearer token, from the cache when it
 // was verified before and has not expired since.
+//
+// A token not cached costs a signature check, so it is first refused
+// cheaply (issue #10) when its address has failed too often (429), or when
+// the same token's signature already failed (the negative cache).
 func (h *Handler) checkToken(r *http.Request, token string) (*identity, reason) {
 	t := now().UnixNano()
 	if id := h.cache.get(token, t); id != nil {
 		return id, allowedJWT
 	}
+	if h.limited(r) {
+		return nil, tooManyFailures
+	}
+	if h.neg.has(token) {
+		return nil, badSignature
+	}
 	id, why := h.verifier.verify(r.Context(), token)
-	if id != nil {
+	switch {
+	case id != nil:
 		h.cache.put(token, id, t)
+	case why == badSignature:
+		h.neg.add(token)
 	}
 	return id, why
+}
+
+// limited reports whether the request's client address has failed to
+// authenticate too often to be given another check now.
+func (h *Handler) limited(r *http.Request) bool {
+	if h.failures == nil {
+		return false
+	}
+	a, ok := clientAddr(r)
+	return ok && h.failures.wait(a, now().UnixNano()) > 0
 }
 
 // admit records the identity in placeholders and identity headers and
@@ -205,6 +236,12 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slo
 			wait = max(wait, h.jwks.retryAfter())
 		}
 		e.WithHeader("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	case tooManyFailures:
+		wait := time.Second
+		if a, ok := clientAddr(r); ok && h.failures != nil {
+			wait = max(wait, h.failures.wait(a, now().UnixNano()))
+		}
+		e.WithHeader("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	default:
 		if c := h.challenge[why]; c != "" {
 			e.WithHeader("WWW-Authenticate", c)
@@ -216,8 +253,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slo
 	return e.Refuse(w)
 }
 
-// denied reports whether the client address is in a deny range.
-func (h *Handler) denied(r *http.Request) bool {
+// clientAddr returns the client IP Caddy determined (trusted_proxies
+// aware), else the connection's peer address.
+func clientAddr(r *http.Request) (netip.Addr, bool) {
 	var addr netip.Addr
 	if s, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
 		addr, _ = netip.ParseAddr(s)
@@ -225,11 +263,19 @@ func (h *Handler) denied(r *http.Request) bool {
 	if !addr.IsValid() {
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)
 		if err != nil {
-			return true // an unknown source cannot be shown not to be denied
+			return netip.Addr{}, false
 		}
 		addr = ap.Addr()
 	}
-	addr = addr.Unmap()
+	return addr.Unmap(), true
+}
+
+// denied reports whether the client address is in a deny range.
+func (h *Handler) denied(r *http.Request) bool {
+	addr, ok := clientAddr(r)
+	if !ok {
+		return true // an unknown source cannot be shown not to be denied
+	}
 	for _, p := range h.deny {
 		if p.Contains(addr) {
 			return true
