@@ -293,8 +293,10 @@ func TestAuthE2EForgedTokenFlood(t *testing.T) {
 		}
 	}
 	t.Logf("flood of 100 forged tokens from one address: %v", counts)
-	if counts[401] != 20 || counts[429] != 80 {
-		t.Errorf("flood answers = %v, want 20 × 401 then 80 × 429", counts)
+	// 20 failures are allowed at once, then one per 0.5 s: a slow run may
+	// see a few more 401s, never fewer.
+	if counts[401] < 20 || counts[401] > 30 || counts[401]+counts[429] != 100 {
+		t.Errorf("flood answers = %v, want 20 (a few more on a slow run) × 401, the rest 429", counts)
 	}
 	if limited == nil {
 		t.Fatal("the flood was never limited")
@@ -306,7 +308,7 @@ func TestAuthE2EForgedTokenFlood(t *testing.T) {
 	if hits.Load() != before+10 {
 		t.Errorf("backend calls during the flood = %d, want only the other client's 10", hits.Load()-before)
 	}
-	if m := g.metrics(); metricValue(m, `careq_auth_decisions_total{outcome="limited",reason="too_many_failures"}`) != 80 {
-		t.Errorf("limited decisions not counted as 80:\n%s", m)
+	if m := g.metrics(); metricValue(m, `careq_auth_decisions_total{outcome="limited",reason="too_many_failures"}`) != float64(counts[429]) {
+		t.Errorf("limited decisions not counted as %d:\n%s", counts[429], m)
 	}
 }

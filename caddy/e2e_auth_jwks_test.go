@@ -1,7 +1,12 @@
 package careq_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -171,5 +176,51 @@ func TestAuthE2EJWKSRotation(t *testing.T) {
 	}
 	if resp, body := get(t, url, "Authorization", "Bearer "+tokB); resp.StatusCode != 200 {
 		t.Fatalf("token of kid-b, still in the set = %d %s", resp.StatusCode, body)
+	}
+}
+
+// A reload that changes key_file revokes the tokens the old key verified
+// at once, though they are cached and far from expiry (issue #11).
+func TestAuthE2EReloadKeyFileRevokesCachedTokens(t *testing.T) {
+	backend, _ := authBackend(t)
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&other.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPub := filepath.Join(t.TempDir(), "other.pub")
+	if err := os.WriteFile(otherPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := func(keyFile string) string {
+		return `
+http://` + addr + ` {
+	careq_request_id
+	handle_errors {
+		careq_problem
+	}
+	careq_auth {
+		jwt {
+			key_file ` + keyFile + `
+		}
+	}
+	reverse_proxy ` + strings.TrimPrefix(backend.URL, "http://") + `
+}
+`
+	}
+	g := startGateway(t, cfg("config/dev/jwt-es256.pub"), addr)
+	tok := jwksMint(t, "user-a", "dev-es256")
+	for range 2 { // verified, then cached
+		if resp, body := get(t, "http://"+addr+"/q", "Authorization", "Bearer "+tok); resp.StatusCode != 200 {
+			t.Fatalf("token of the configured key = %d %s", resp.StatusCode, body)
+		}
+	}
+	g.reload(cfg(otherPub))
+	if resp, body := get(t, "http://"+addr+"/q", "Authorization", "Bearer "+tok); resp.StatusCode != 401 {
+		t.Fatalf("cached token of the replaced key right after the reload = %d %s, want 401", resp.StatusCode, body)
 	}
 }
