@@ -45,18 +45,20 @@ const (
 // |---|---|
 // | no credential | 401, `WWW-Authenticate: Bearer realm="careq"` |
 // | a credential that fails (bad signature, expired, not yet valid, wrong issuer or audience, unknown kid, disallowed algorithm, malformed token, unknown or revoked API key) | 401, `WWW-Authenticate: Bearer realm="careq", error="invalid_token", error_description="…"` |
-// | a malformed Authorization header, or two credentials | 400, `error="invalid_request"` |
+// | a malformed Authorization header, two credentials, or a query token outside a GET WebSocket upgrade | 400, `error="invalid_request"` |
 // | a valid credential without a scope `require` names | 403, `error="insufficient_scope", scope="…"` |
 // | a source address in `deny` | 403 |
 // | the JWKS server is down and no cached key can judge the token | 503 with `Retry-After` |
+// | the client address failed to authenticate more than failure_limit times lately, and the credential is not cached | 429 with `Retry-After` |
 //
 // Every refusal is a problem document with a `reason` member. On success
 // it sets the placeholders `{http.auth.user.id}`, `{http.auth.user.scopes}`
 // and `{http.auth.user.<claim>}` for each scalar claim of a JWT, and the
 // request headers X-CareQ-User and X-CareQ-Scopes. Those identity headers are
-// removed from every incoming request, authenticated or not, so a client can
-// never spoof them; the credential itself (Authorization, the API key
-// header) is removed unless forward_authorization is set.
+// removed from every incoming request (and its trailers), authenticated or
+// not, so a client can never spoof them; the credential itself
+// (Authorization, the API key header) is removed unless
+// forward_authorization is set, and the WebSocket query token always is.
 type Handler struct {
 	// JWT accepts bearer tokens signed with a secret, a public key or the
 	// keys of a JWKS. Default: not accepted.
@@ -99,10 +101,11 @@ type Handler struct {
 	HeaderScopes string `json:"header_scopes,omitempty"`
 
 	// WebSocketQueryParam names a query parameter that may carry the bearer
-	// token on WebSocket upgrade requests only, for browsers, which cannot
-	// set headers on a WebSocket. The parameter is removed before the
-	// request goes on. Tokens in URLs can end up in logs, so keep them
-	// short-lived. Default: empty, not accepted.
+	// token on GET WebSocket upgrade requests only, for browsers, which
+	// cannot set headers on a WebSocket; elsewhere it is refused 400. The
+	// parameter is always removed before the request goes on, the rest of
+	// the query left as sent. Tokens in URLs can end up in logs, so keep
+	// them short-lived. Default: empty, not accepted.
 	WebSocketQueryParam string `json:"websocket_query_param,omitempty"`
 
 	// FailureLimit is how many failed authentications (a credential that
