@@ -169,6 +169,10 @@ http://` + addr + ` {
 		careq_methods GET
 		respond "ok"
 	}
+	route /br/* {
+		careq_breaker no-renderer
+		respond "ok"
+	}
 	route /rl/* {
 		careq_ratelimit tight {
 			key {remote_host}
@@ -206,6 +210,17 @@ func TestAuthE2ERefusalHeadersWithoutRenderer(t *testing.T) {
 	resp, _ = get(t, base+"/rl/x")
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit") == "" {
 		t.Errorf("429 = %d, Retry-After %q, RateLimit %q, want both", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("RateLimit"))
+	}
+
+	// A breaker held open by an operator: 503 with Retry-After.
+	admin, err := http.Post("http://"+g.admin+"/careq/breakers/no-renderer/open", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Body.Close()
+	resp, _ = get(t, base+"/br/x")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("503 = %d (admin answered %d), Retry-After %q, want a Retry-After", resp.StatusCode, admin.StatusCode, resp.Header.Get("Retry-After"))
 	}
 
 	// The start-up log and `validate` name the site's file and line.
