@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -46,42 +45,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.admit(r, id)
 	return next.ServeHTTP(w, r)
-}
-
-// stripIdentity removes the identity headers a client sent: they are the
-// gateway's alone, whatever happens next. Spellings with "_" for "-" go too,
-// since some backends (CGI, PHP) read X_CareQ_User as X-CareQ-User.
-func (h *Handler) stripIdentity(hdr http.Header) {
-	delete(hdr, h.hdrUser)
-	delete(hdr, h.hdrScopes)
-	for k := range hdr {
-		if strings.IndexByte(k, '_') >= 0 && (sameHeaderName(k, h.hdrUser) || sameHeaderName(k, h.hdrScopes)) {
-			delete(hdr, k)
-		}
-	}
-}
-
-// sameHeaderName compares header names case-insensitively with "_" = "-".
-func sameHeaderName(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if foldHeaderByte(a[i]) != foldHeaderByte(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func foldHeaderByte(c byte) byte {
-	switch {
-	case c == '_':
-		return '-'
-	case c >= 'A' && c <= 'Z':
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // authenticate finds the request's one credential and checks it. The
