@@ -320,6 +320,9 @@ func TestAuthE2EForgedTokenFlood(t *testing.T) {
 		t.Errorf("429 Retry-After = %q", ra)
 	}
 	assertProblem(t, limited, limitedBody, "too_many_failures")
+	if rl := limited.Header.Get("RateLimit"); !strings.HasPrefix(rl, `"auth-failures";r=0;t=`) {
+		t.Errorf("429 RateLimit = %q", rl)
+	}
 	if hits.Load() != before+10 {
 		t.Errorf("backend calls during the flood = %d, want only the other client's 10", hits.Load()-before)
 	}

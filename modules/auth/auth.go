@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,20 +120,22 @@ type Handler struct {
 	// FailureWindow is the period of FailureLimit. Default: 10s.
 	FailureWindow caddy.Duration `json:"failure_window,omitempty"`
 
-	verifier  *verifier
-	jwks      *jwks
-	cache     *tokenCache
-	neg       *negCache       // forged tokens seen; nil without jwt
-	failures  *failureLimiter // nil when failure_limit is -1
-	keys      apiKeys
-	apiHeader string // canonical
-	hdrUser   string // canonical
-	hdrScopes string // canonical
-	deny      []netip.Prefix
-	required  [numSlots][]string
-	forbid    [numSlots]string   // insufficient_scope challenge per method slot
-	challenge [numReasons]string // WWW-Authenticate per refusal reason
-	logger    *zap.Logger
+	verifier *verifier
+	jwks     *jwks
+	cache    *tokenCache
+	neg      *negCache       // forged tokens seen; nil without jwt
+	failures *failureLimiter // nil when failure_limit is -1
+	// RateLimit-Policy value of the failure limit
+	failurePolicy string
+	keys          apiKeys
+	apiHeader     string // canonical
+	hdrUser       string // canonical
+	hdrScopes     string // canonical
+	deny          []netip.Prefix
+	required      [numSlots][]string
+	forbid        [numSlots]string   // insufficient_scope challenge per method slot
+	challenge     [numReasons]string // WWW-Authenticate per refusal reason
+	logger        *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -168,6 +171,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			window = defaultWindow
 		}
 		h.failures = newFailureLimiter(limit, window)
+		h.failurePolicy = `"` + failurePolicyName + `";q=` + strconv.Itoa(limit) + ";w=" + strconv.Itoa(int(window/time.Second))
 	}
 	if h.JWT != nil {
 		h.neg = newNegCache()

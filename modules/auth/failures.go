@@ -15,6 +15,8 @@ const (
 	ipv6PrefixBits  = 64  // one IPv6 client usually holds a whole /64
 	defaultFailures = 20
 	defaultWindow   = 10 * time.Second
+	// failurePolicyName names the failure limit in the RateLimit fields.
+	failurePolicyName = "auth-failures"
 )
 
 // failureLimiter counts authentication failures per client address and

@@ -77,6 +77,12 @@ func TestFailureLimit(t *testing.T) {
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "2" || problemReason(t, w.Body.Bytes()) != "too_many_failures" {
 		t.Fatalf("6th attempt = %d Retry-After %q %s, want 429 too_many_failures, Retry-After 2", w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
+	if got, want := w.Header().Get("RateLimit-Policy"), `"auth-failures";q=5;w=10`; got != want {
+		t.Errorf("RateLimit-Policy = %q, want %q", got, want)
+	}
+	if got, want := w.Header().Get("RateLimit"), `"auth-failures";r=0;t=2`; got != want {
+		t.Errorf("RateLimit = %q, want %q", got, want)
+	}
 	if w, _ := serve(t, h, from("192.0.2.1:1", bearer(good)...)); w.Code != 200 {
 		t.Errorf("cached good token from the limited address = %d, want 200", w.Code)
 	}

@@ -204,7 +204,12 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slo
 		if a, ok := clientAddr(r); ok && h.failures != nil {
 			wait = max(wait, h.failures.wait(a, now().UnixNano()))
 		}
-		e.WithHeader("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+		// The RateLimit fields (draft-ietf-httpapi-ratelimit-headers), as
+		// careq_ratelimit sends them, for a policy named auth-failures.
+		e.WithHeader("Retry-After", secs).
+			WithHeader("RateLimit-Policy", h.failurePolicy).
+			WithHeader("RateLimit", `"`+failurePolicyName+`";r=0;t=`+secs)
 	default:
 		if c := h.challenge[why]; c != "" {
 			e.WithHeader("WWW-Authenticate", c)
