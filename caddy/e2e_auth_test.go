@@ -381,7 +381,7 @@ http://`+addr+` {
 	for {
 		resp, body := get(t, "http://"+addr+"/q", "Authorization", "Bearer "+unknown)
 		if resp.StatusCode == http.StatusServiceUnavailable {
-			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "urn:careq:problem:auth-unavailable") {
+			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "urn:careq:problem:keys-unavailable") {
 				t.Fatalf("503 without Retry-After or cause: %v %s", resp.Header, body)
 			}
 			break

@@ -19,6 +19,15 @@ func Annotate(r *http.Request, e *Error) {
 	caddyhttp.SetVar(r.Context(), annotationKey, e)
 }
 
+// SetAnnotatedHeaders sets on h the headers of the annotation that explains
+// err (same status), if there is one: the headers a plain Caddy error would
+// otherwise go without when no renderer writes the answer.
+func SetAnnotatedHeaders(h http.Header, r *http.Request, err error) {
+	if a, ok := caddyhttp.GetVar(r.Context(), annotationKey).(*Error); ok && a != nil && a.Status == statusOf(err) {
+		SetHeaders(h, a)
+	}
+}
+
 // Resolve returns the edge answer for err on request r: the *Error err
 // carries, else an annotation with the same status, else Classify(err).
 func Resolve(r *http.Request, err error) *Error {

@@ -44,7 +44,7 @@ const (
 	QueueOwnerDown       Cause = "queue-owner-unavailable"
 	BreakerOpen          Cause = "breaker-open"
 	Shed                 Cause = "overloaded"
-	AuthUnavailable      Cause = "auth-unavailable"
+	AuthUnavailable      Cause = "keys-unavailable" // careq_auth: no key can judge the token
 	ServiceUnavailable   Cause = "service-unavailable"
 	UpstreamTimeout      Cause = "upstream-timeout"
 	Other                Cause = "other"
@@ -156,7 +156,7 @@ var titles = map[Cause]string{
 	QueueOwnerDown:       "The replica that owns this queue is unavailable",
 	BreakerOpen:          "Circuit breaker open",
 	Shed:                 "Gateway overloaded",
-	AuthUnavailable:      "Authentication temporarily unavailable",
+	AuthUnavailable:      "Signing keys unavailable",
 	ServiceUnavailable:   "Service unavailable",
 	UpstreamTimeout:      "Upstream timed out",
 	Other:                "Error",

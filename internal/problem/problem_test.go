@@ -172,3 +172,52 @@ func TestWriteClosesWhenBodyAwaited(t *testing.T) {
 		})
 	}
 }
+
+func TestRefuseSetsHeaders(t *testing.T) {
+	tests := []struct {
+		name string
+		e    *Error
+		want map[string]string
+	}{
+		{"401 challenge", New(401, Unauthorized, "x").WithHeader("WWW-Authenticate", `Bearer realm="careq"`), map[string]string{"WWW-Authenticate": `Bearer realm="careq"`}},
+		{"405 allow", New(405, MethodNotAllowed, "x").WithHeader("Allow", "GET, HEAD"), map[string]string{"Allow": "GET, HEAD"}},
+		{"429 given", New(429, RateLimited, "x").WithHeader("Retry-After", "7"), map[string]string{"Retry-After": "7"}},
+		{"429 default", New(429, RateLimited, "x"), map[string]string{"Retry-After": "1"}},
+		{"503 default", New(503, BreakerOpen, "x"), map[string]string{"Retry-After": "1"}},
+		{"400 nothing", New(400, BadRequest, "x"), map[string]string{"Retry-After": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			err := tt.e.Refuse(w)
+			var he caddyhttp.HandlerError
+			if !errors.As(err, &he) || he.StatusCode != tt.e.Status {
+				t.Fatalf("Refuse returned %v, want a handler error with status %d", err, tt.e.Status)
+			}
+			for k, v := range tt.want {
+				if got := w.Header().Get(k); got != v {
+					t.Errorf("header %s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
+
+func TestSetAnnotatedHeaders(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r = r.WithContext(contextWithVars(r))
+	h := http.Header{}
+	SetAnnotatedHeaders(h, r, caddyhttp.Error(503, errors.New("no upstreams available")))
+	if len(h) != 0 {
+		t.Fatalf("headers without an annotation: %v", h)
+	}
+	Annotate(r, New(503, QueueOwnerDown, "owner down").WithHeader("Retry-After", "10"))
+	SetAnnotatedHeaders(h, r, caddyhttp.Error(502, errors.New("refused")))
+	if len(h) != 0 {
+		t.Fatalf("headers for an error of another status: %v", h)
+	}
+	SetAnnotatedHeaders(h, r, caddyhttp.Error(503, errors.New("no upstreams available")))
+	if h.Get("Retry-After") != "10" {
+		t.Fatalf("Retry-After = %q, want 10", h.Get("Retry-After"))
+	}
+}

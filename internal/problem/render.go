@@ -18,9 +18,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // request id. HEAD requests and 1xx/204/304 statuses get no body.
 func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) error {
 	h := w.Header()
-	for k, vs := range e.Header {
-		h[k] = vs
-	}
+	SetHeaders(h, e)
 	if AwaitsBody(r) {
 		// The client waits for 100 Continue before it sends its body, and
 		// the gateway refuses without reading it. Caddy wraps the request
@@ -35,10 +33,6 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) e
 		h.Set("X-Request-Id", requestID)
 	}
 	h.Set("Cache-Control", "no-store")
-	if e.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
-		// Every 503 tells the client when to come back (the contract).
-		h.Set("Retry-After", "1")
-	}
 	h.Del("Content-Length")
 	h.Del("ETag")
 	h.Del("Last-Modified")

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,18 +46,20 @@ const (
 // |---|---|
 // | no credential | 401, `WWW-Authenticate: Bearer realm="careq"` |
 // | a credential that fails (bad signature, expired, not yet valid, wrong issuer or audience, unknown kid, disallowed algorithm, malformed token, unknown or revoked API key) | 401, `WWW-Authenticate: Bearer realm="careq", error="invalid_token", error_description="…"` |
-// | a malformed Authorization header, or two credentials | 400, `error="invalid_request"` |
+// | a malformed Authorization header, two credentials, or a query token outside a GET WebSocket upgrade | 400, `error="invalid_request"` |
 // | a valid credential without a scope `require` names | 403, `error="insufficient_scope", scope="…"` |
 // | a source address in `deny` | 403 |
 // | the JWKS server is down and no cached key can judge the token | 503 with `Retry-After` |
+// | the client address failed to authenticate more than failure_limit times lately, and the credential is not cached | 429 with `Retry-After` |
 //
 // Every refusal is a problem document with a `reason` member. On success
 // it sets the placeholders `{http.auth.user.id}`, `{http.auth.user.scopes}`
 // and `{http.auth.user.<claim>}` for each scalar claim of a JWT, and the
 // request headers X-CareQ-User and X-CareQ-Scopes. Those identity headers are
-// removed from every incoming request, authenticated or not, so a client can
-// never spoof them; the credential itself (Authorization, the API key
-// header) is removed unless forward_authorization is set.
+// removed from every incoming request (and its trailers), authenticated or
+// not, so a client can never spoof them; the credential itself
+// (Authorization, the API key header) is removed unless
+// forward_authorization is set, and the WebSocket query token always is.
 type Handler struct {
 	// JWT accepts bearer tokens signed with a secret, a public key or the
 	// keys of a JWKS. Default: not accepted.
@@ -99,24 +102,40 @@ type Handler struct {
 	HeaderScopes string `json:"header_scopes,omitempty"`
 
 	// WebSocketQueryParam names a query parameter that may carry the bearer
-	// token on WebSocket upgrade requests only, for browsers, which cannot
-	// set headers on a WebSocket. The parameter is removed before the
-	// request goes on. Tokens in URLs can end up in logs, so keep them
-	// short-lived. Default: empty, not accepted.
+	// token on GET WebSocket upgrade requests only, for browsers, which
+	// cannot set headers on a WebSocket; elsewhere it is refused 400. The
+	// parameter is always removed before the request goes on, the rest of
+	// the query left as sent. Tokens in URLs can end up in logs, so keep
+	// them short-lived. Default: empty, not accepted.
 	WebSocketQueryParam string `json:"websocket_query_param,omitempty"`
 
-	verifier  *verifier
-	jwks      *jwks
-	cache     *tokenCache
-	keys      apiKeys
-	apiHeader string // canonical
-	hdrUser   string // canonical
-	hdrScopes string // canonical
-	deny      []netip.Prefix
-	required  [numSlots][]string
-	forbid    [numSlots]string   // insufficient_scope challenge per method slot
-	challenge [numReasons]string // WWW-Authenticate per refusal reason
-	logger    *zap.Logger
+	// FailureLimit is how many failed authentications (a credential that
+	// is refused 400 or 401; sending none does not count) a client address
+	// may make per FailureWindow before further credentials from it that
+	// are not already cached are refused 429, without any signature check.
+	// The address is Caddy's client IP (trusted_proxies aware); an IPv6
+	// client counts by its /64. -1 turns the limit off. Default: 20.
+	FailureLimit int `json:"failure_limit,omitempty"`
+
+	// FailureWindow is the period of FailureLimit. Default: 10s.
+	FailureWindow caddy.Duration `json:"failure_window,omitempty"`
+
+	verifier *verifier
+	jwks     *jwks
+	cache    *tokenCache
+	neg      *negCache       // forged tokens seen; nil without jwt
+	failures *failureLimiter // nil when failure_limit is -1
+	// RateLimit-Policy value of the failure limit
+	failurePolicy string
+	keys          apiKeys
+	apiHeader     string // canonical
+	hdrUser       string // canonical
+	hdrScopes     string // canonical
+	deny          []netip.Prefix
+	required      [numSlots][]string
+	forbid        [numSlots]string   // insufficient_scope challenge per method slot
+	challenge     [numReasons]string // WWW-Authenticate per refusal reason
+	logger        *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -143,7 +162,19 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.hdrScopes = textproto.CanonicalMIMEHeaderKey(orDefault(h.HeaderScopes, defaultHeaderScopes))
 	h.cache = newTokenCache(func(d int) { tokenCacheEntries.Add(float64(d)) })
 	go h.cache.sweepEvery(ctx, cacheSweepInterval)
+	if h.FailureLimit >= 0 {
+		limit, window := h.FailureLimit, time.Duration(h.FailureWindow)
+		if limit == 0 {
+			limit = defaultFailures
+		}
+		if window == 0 {
+			window = defaultWindow
+		}
+		h.failures = newFailureLimiter(limit, window)
+		h.failurePolicy = `"` + failurePolicyName + `";q=` + strconv.Itoa(limit) + ";w=" + strconv.Itoa(int(window/time.Second))
+	}
 	if h.JWT != nil {
+		h.neg = newNegCache()
 		if err := h.provisionJWT(ctx); err != nil {
 			return err
 		}
@@ -232,6 +263,8 @@ func (h *Handler) provisionJWT(ctx caddy.Context) error {
 
 func (h *Handler) onJWKSFetch(ok bool, err error) {
 	if ok {
+		// A new key set may verify a token an old key refused.
+		h.neg.clear()
 		jwksRefreshOK.Inc()
 		h.logger.Debug("fetched JWKS", zap.String("url", h.JWT.JWKSURL))
 		return

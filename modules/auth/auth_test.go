@@ -41,7 +41,9 @@ func secretHandler(t testing.TB, edit ...func(*Handler)) *Handler {
 
 func TestRefusals(t *testing.T) {
 	testKeys(t)
-	h := secretHandler(t)
+	// Every case comes from one address: the failure limit is tested
+	// on its own (TestFailureLimit).
+	h := secretHandler(t, func(h *Handler) { h.FailureLimit = -1 })
 	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(testSecret), c, "") }
 	rsaPEM := publicPEM(t, &rsaKey.PublicKey)
 	tests := []struct {
@@ -60,7 +62,7 @@ func TestRefusals(t *testing.T) {
 		{name: "bearer token with space", hdr: []string{"Authorization", "Bearer a.b c"}, status: 400, www: invalidReq, reason: "malformed_authorization"},
 		{name: "garbage scheme", hdr: []string{"Authorization", "@@@ garbage"}, status: 400, www: invalidReq, reason: "malformed_authorization"},
 		{name: "two authorization headers", hdr: []string{"Authorization", "Bearer " + hs(claims()), "Authorization", "Bearer x"}, status: 400, www: invalidReq, reason: "malformed_authorization"},
-		{name: "token and api key", hdr: []string{"Authorization", "Bearer " + hs(claims()), "X-API-Key", "kiosk-secret-key"}, status: 400, www: invalidReq, reason: "malformed_authorization"},
+		{name: "token and api key", hdr: []string{"Authorization", "Bearer " + hs(claims()), "X-API-Key", "kiosk-secret-key"}, status: 400, www: invalidReq, reason: "multiple_credentials"},
 		{name: "not a jwt", hdr: []string{"Authorization", "Bearer abc.def"}, status: 401, www: invalidToken, reason: "malformed_token"},
 		{name: "bad base64 header", hdr: []string{"Authorization", "Bearer e30~.e30.AA"}, status: 401, www: invalidToken, reason: "malformed_token"},
 		{name: "header not json", hdr: []string{"Authorization", "Bearer bm90anNvbg.e30.AA"}, status: 401, www: invalidToken, reason: "malformed_token"},
@@ -85,7 +87,7 @@ func TestRefusals(t *testing.T) {
 		{name: "token lacks write scope", method: "POST", hdr: []string{"Authorization", "Bearer " + hs(claims(func(c jwt.MapClaims) { c["scope"] = "queue:read" }))}, status: 403, www: `Bearer realm="careq", error="insufficient_scope", scope="queue:write"`, reason: "insufficient_scope"},
 		{name: "token without scopes", hdr: []string{"Authorization", "Bearer " + hs(claims(func(c jwt.MapClaims) { delete(c, "scope") }))}, status: 403, www: `Bearer realm="careq", error="insufficient_scope", scope="queue:read"`, reason: "insufficient_scope"},
 		{name: "api key lacks write scope", method: "DELETE", hdr: []string{"X-API-Key", "display-secret-key"}, status: 403, www: `Bearer realm="careq", error="insufficient_scope", scope="queue:write"`, reason: "insufficient_scope"},
-		{name: "denied source", remote: "203.0.113.7:4444", hdr: []string{"X-API-Key", "kiosk-secret-key"}, status: 403, reason: "denied_source"},
+		{name: "denied source", remote: "203.0.113.7:4444", hdr: []string{"X-API-Key", "kiosk-secret-key"}, status: 403, www: `Bearer realm="careq"`, reason: "denied_source"},
 		{name: "valid token", status: 200, hdr: []string{"Authorization", "Bearer " + hs(claims())}},
 		{name: "valid token, array scopes", method: "PUT", status: 200, hdr: []string{"Authorization", "bearer " + hs(claims(func(c jwt.MapClaims) { c["scope"] = []string{"queue:write", "queue:read"} }))}},
 		{name: "valid token, audience in array", status: 200, hdr: []string{"Authorization", "Bearer " + hs(claims(func(c jwt.MapClaims) { c["aud"] = []string{"x", "careq-api"} }))}},

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -91,4 +92,67 @@ func BenchmarkCachedCheck(b *testing.B) {
 			}
 		}
 	})
+}
+
+// discardWriter is a ResponseWriter that keeps only its header map.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// forgedTokens returns n tokens with the key's header and claims but a
+// signature that does not verify.
+func forgedTokens(b *testing.B, n int) []string {
+	testKeys(b)
+	valid := sign(b, jwt.SigningMethodES256, ecKey, claims(), "")
+	cut := strings.LastIndexByte(valid, '.') + 1
+	sig := []byte(valid[cut:])
+	out := make([]string, n)
+	for i := range out {
+		for j := range 6 {
+			sig[j] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[(i>>(6*j))&63]
+		}
+		out[i] = valid[:cut] + string(sig)
+	}
+	return out
+}
+
+// BenchmarkRefuseBadSignature measures what refusing a forged ES256 token
+// (valid form, bad signature) from one address costs (issue #10): with the
+// failure limit off, the same token over and over (negative cache) and
+// distinct ones (a signature check each); with the default failure limit,
+// a flood of distinct ones (429 once the address is over the limit).
+func BenchmarkRefuseBadSignature(b *testing.B) {
+	testKeys(b)
+	for _, c := range []struct {
+		name     string
+		distinct int
+		limit    int
+	}{
+		{"repeated/limit_off", 1, -1},
+		{"distinct/limit_off", 1 << 16, -1},
+		{"distinct/limit_default", 1 << 16, 0},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			h := provision(b, &Handler{FailureLimit: c.limit, JWT: &JWTConfig{KeyFile: writeFile(b, "k.pub", publicPEM(b, &ecKey.PublicKey))}})
+			toks := forgedTokens(b, c.distinct)
+			vals := make([][]string, len(toks))
+			for i, tok := range toks {
+				vals[i] = []string{"Bearer " + tok}
+			}
+			r := newRequest("GET", "/api/queues/q1")
+			r.RemoteAddr = "192.0.2.7:4000"
+			w := &discardWriter{h: make(http.Header)}
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Header["Authorization"] = vals[i%len(vals)]
+				i++
+				if err := h.ServeHTTP(w, r, noop); err == nil {
+					b.Fatal("forged token accepted")
+				}
+			}
+		})
+	}
 }

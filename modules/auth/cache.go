@@ -19,6 +19,11 @@ const (
 	// stale entry is never used (get checks expiry), so this only bounds
 	// how long its memory is held.
 	cacheSweepInterval = 15 * time.Second
+	// cacheMaxAge is the longest a verdict is reused: a cached token is
+	// verified again at the latest this long after it was verified, even
+	// if its exp is later. A key leaving its JWKS revokes its tokens
+	// sooner, at once.
+	cacheMaxAge = 5 * time.Minute
 )
 
 // tokenCache remembers verified tokens until they expire, so a token's
@@ -51,21 +56,23 @@ func (c *tokenCache) shard(token string) *cacheShard {
 }
 
 // get returns the identity of a token verified earlier that is still valid
-// at nowNano (unix nanoseconds), or nil.
+// at nowNano (unix nanoseconds) and whose key has not been revoked, or nil.
 func (c *tokenCache) get(token string, nowNano int64) *identity {
 	s := c.shard(token)
 	s.mu.RLock()
 	id := s.m[token]
 	s.mu.RUnlock()
-	if id == nil || nowNano > id.expires {
+	if id == nil || nowNano > id.expires || (id.key != nil && id.key.revoked.Load()) {
 		return nil
 	}
 	return id
 }
 
-// put stores a verified token. A full shard first drops its expired
+// put stores a verified token; it is reused until its exp + leeway, for
+// cacheMaxAge at most. A full shard first drops its expired
 // entries, then, if still full, an arbitrary one (map order is random).
 func (c *tokenCache) put(token string, id *identity, nowNano int64) {
+	id.expires = min(id.expires, nowNano+int64(cacheMaxAge))
 	s := c.shard(token)
 	delta := 0
 	s.mu.Lock()
@@ -101,7 +108,7 @@ func (c *tokenCache) sweep(nowNano int64) {
 		s := &c.shards[i]
 		s.mu.Lock()
 		for k, v := range s.m {
-			if nowNano > v.expires {
+			if nowNano > v.expires || (v.key != nil && v.key.revoked.Load()) {
 				delete(s.m, k)
 				delta--
 			}

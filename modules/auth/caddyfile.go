@@ -1,9 +1,14 @@
 package auth
 
 import (
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/careq/gateway/internal/cfgparse"
 )
 
@@ -15,6 +20,7 @@ func init() {
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(Handler)
 	err := m.UnmarshalCaddyfile(h.Dispenser)
+	cfgparse.WarnNoRenderer(h)
 	return m, err
 }
 
@@ -45,6 +51,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		header_user   <name>
 //		header_scopes <name>
 //		websocket_query_param <name>
+//		failure_limit <count>|off [<window>]
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -127,6 +134,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			h.Deny = append(h.Deny, args...)
+		case "failure_limit":
+			if err := h.unmarshalFailureLimit(d); err != nil {
+				return err
+			}
 		case "realm":
 			if err := cfgparse.Arg(d, &h.Realm); err != nil {
 				return err
@@ -200,3 +211,31 @@ func (c *JWTConfig) unmarshal(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// unmarshalFailureLimit reads `failure_limit <count>|off [<window>]`.
+func (h *Handler) unmarshalFailureLimit(d *caddyfile.Dispenser) error {
+	if h.FailureLimit != 0 {
+		return d.Err("failure_limit already specified")
+	}
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 || (args[0] == "off" && len(args) > 1) {
+		return d.ArgErr()
+	}
+	if args[0] == "off" {
+		h.FailureLimit = -1
+		return nil
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		return d.Errf("invalid failure_limit '%s': want a positive count or off", args[0])
+	}
+	h.FailureLimit = n
+	if len(args) == 2 {
+		w, err := caddy.ParseDuration(args[1])
+		if err != nil || w < time.Second {
+			return d.Errf("invalid failure_limit window '%s': want a duration of at least 1s", args[1])
+		}
+		h.FailureWindow = caddy.Duration(w)
+	}
+	return nil
+}

@@ -18,12 +18,12 @@ type JWTConfig struct {
 	// JWKSURL is where a JSON Web Key Set is fetched. Keys are fetched at
 	// load (a key server that is down does not stop the gateway), again
 	// every JWKSRefreshInterval, and when a token names an unknown kid, at
-	// most once per JWKSRefreshInterval. Default: none.
+	// most once every 2 seconds. A key that leaves the set revokes the
+	// cached tokens it verified. Default: none.
 	JWKSURL string `json:"jwks_url,omitempty"`
 
-	// JWKSRefreshInterval is both the period of background refreshes and
-	// the shortest time between two fetches of the key set. At least 1s.
-	// Default: 5m.
+	// JWKSRefreshInterval is the period of background refreshes. At least
+	// 1s. Default: 5m.
 	JWKSRefreshInterval caddy.Duration `json:"jwks_refresh_interval,omitempty"`
 
 	// Algorithms lists the signing algorithms accepted. "none" never is,

@@ -2,15 +2,8 @@ package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -26,16 +19,22 @@ const (
 	jwksMaxKeys = 64
 	// jwksFetchTimeout bounds one fetch; requests waiting on it wait no longer.
 	jwksFetchTimeout = 5 * time.Second
-	// jwksErrorRetry is how soon a failed fetch may be tried again when the
-	// refresh interval is longer: a key server that comes back is noticed
-	// quickly, yet is asked at most once per this period.
+	// jwksErrorRetry is how soon the background refresher tries again
+	// after a failed fetch when the refresh interval is longer.
 	jwksErrorRetry = 5 * time.Second
+	// jwksDemandGap is the shortest time between two fetches that tokens
+	// with an unknown kid cause (issue #11): short enough that a key the
+	// key server starts serving is accepted within a few seconds, long
+	// enough that a flood of made-up kids cannot hammer the key server.
+	jwksDemandGap = 2 * time.Second
 )
 
 // jwks holds the keys of a JSON Web Key Set and refreshes them. Lookups read
-// an immutable snapshot (no lock). A refresh is made at most once per
-// interval (jwksErrorRetry after a failure, if shorter), whatever asks for it;
-// callers that ask while one is under way wait for that one.
+// an immutable snapshot (no lock). The set is fetched every interval in the
+// background and, on demand (a token with an unknown kid), at most once per
+// jwksDemandGap; callers that ask while a fetch is under way wait for it.
+// A key that leaves the set is marked revoked, which invalidates the cached
+// tokens it verified.
 type jwks struct {
 	url      string
 	interval time.Duration
@@ -46,7 +45,7 @@ type jwks struct {
 
 	mu          sync.Mutex
 	inflight    chan struct{} // closed when the fetch under way ends; guarded by mu
-	nextAllowed time.Time     // guarded by mu
+	lastAttempt time.Time     // start of the last fetch; guarded by mu
 	healthy     atomic.Bool   // the last fetch succeeded
 }
 
@@ -76,62 +75,91 @@ func (j *jwks) find(kid, alg string, info algInfo) (key *verKey, kidKnown bool) 
 	return nil, kidKnown
 }
 
-// refresh implements keySource.
+// refresh implements keySource. A fetch within jwksDemandGap of the last one
+// is put off until the gap has passed: the caller waits for it (or for ctx),
+// so a token with an unknown kid is always judged by a fetch made after it
+// arrived, yet the key server is asked at most once per gap.
 func (j *jwks) refresh(ctx context.Context) bool {
-	j.mu.Lock()
-	if c := j.inflight; c != nil {
-		j.mu.Unlock()
-		select {
-		case <-c:
-		case <-ctx.Done():
+	for waited := false; ; waited = true {
+		j.mu.Lock()
+		if c := j.inflight; c != nil {
+			j.mu.Unlock()
+			select {
+			case <-c:
+			case <-ctx.Done():
+			}
+			return j.healthy.Load()
 		}
-		return j.healthy.Load()
-	}
-	if now().Before(j.nextAllowed) {
+		wait := j.lastAttempt.Add(jwksDemandGap).Sub(now())
+		if j.lastAttempt.IsZero() || wait <= 0 || waited {
+			c := make(chan struct{})
+			j.inflight = c
+			j.mu.Unlock()
+			j.fetch()
+			j.mu.Lock()
+			j.inflight = nil
+			j.mu.Unlock()
+			close(c)
+			return j.healthy.Load()
+		}
 		j.mu.Unlock()
-		return j.healthy.Load()
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return j.healthy.Load()
+		}
 	}
-	c := make(chan struct{})
-	j.inflight = c
-	j.mu.Unlock()
-
-	j.fetch()
-
-	j.mu.Lock()
-	j.inflight = nil
-	j.mu.Unlock()
-	close(c)
-	return j.healthy.Load()
 }
 
-// retryAfter says how long until the next fetch may be made, for the
+// retryAfter says how long until a token may cause the next fetch, for the
 // Retry-After of a 503.
 func (j *jwks) retryAfter() time.Duration {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.nextAllowed.Sub(now())
+	return j.lastAttempt.Add(jwksDemandGap).Sub(now())
 }
 
 // fetch gets the key set and, if it holds any usable key, replaces the
-// current one; on failure the current keys stay. It sets when the next fetch
-// may be made. It runs apart from any request's context so that one client
-// going away does not fail the others waiting on it.
+// current one; on failure the current keys stay. It runs apart from any
+// request's context so that one client going away does not fail the others
+// waiting on it.
 func (j *jwks) fetch() {
+	j.mu.Lock()
+	j.lastAttempt = now()
+	j.mu.Unlock()
 	keys, err := j.get()
 	ok := err == nil
 	if ok {
-		j.set.Store(&keys)
+		j.replace(keys)
 	}
 	j.healthy.Store(ok)
-	wait := j.interval
-	if !ok && jwksErrorRetry < wait {
-		wait = jwksErrorRetry
-	}
-	j.mu.Lock()
-	j.nextAllowed = now().Add(wait)
-	j.mu.Unlock()
 	if j.onFetch != nil {
 		j.onFetch(ok, err)
+	}
+}
+
+// replace installs a fetched key set. A key that is in both sets keeps its
+// identity (so the tokens it verified stay cached); a key that left the set
+// is marked revoked, which drops its cached tokens at once (issue #11).
+func (j *jwks) replace(keys []*verKey) {
+	old := *j.set.Load()
+	kept := make(map[*verKey]bool, len(old))
+	for i, k := range keys {
+		for _, o := range old {
+			if !kept[o] && o.same(k) {
+				keys[i] = o
+				kept[o] = true
+				break
+			}
+		}
+	}
+	j.set.Store(&keys)
+	for _, o := range old {
+		if !kept[o] {
+			o.revoked.Store(true)
+		}
 	}
 }
 
@@ -179,120 +207,6 @@ func (j *jwks) run(ctx context.Context) {
 		}
 		j.refresh(ctx)
 	}
-}
-
-// jwk is one JSON Web Key (RFC 7517); only public signature keys are read.
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	Crv string `json:"crv"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-	D   string `json:"d"`
-}
-
-// parseJWKS reads a key set. Keys that are not public signature keys
-// (symmetric "oct" keys included: a key server never hands out HMAC secrets)
-// are skipped; a set with no usable key is an error.
-func parseJWKS(data []byte) ([]*verKey, error) {
-	var doc struct {
-		Keys []jwk `json:"keys"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("decoding key set: %w", err)
-	}
-	var keys []*verKey
-	for _, k := range doc.Keys {
-		if len(keys) == jwksMaxKeys {
-			break
-		}
-		if k.Use != "" && k.Use != "sig" {
-			continue
-		}
-		if k.Alg != "" {
-			if _, ok := algorithms[k.Alg]; !ok {
-				continue
-			}
-		}
-		vk, err := k.key()
-		if err != nil {
-			continue
-		}
-		if vk.alg != "" && !vk.accepts(vk.alg, algorithms[vk.alg]) {
-			continue // e.g. an RSA key labelled ES256
-		}
-		keys = append(keys, vk)
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("key set holds no usable signature key")
-	}
-	return keys, nil
-}
-
-func (k jwk) key() (*verKey, error) {
-	if k.D != "" {
-		return nil, errors.New("private key in a key set")
-	}
-	var vk *verKey
-	var err error
-	switch k.Kty {
-	case "RSA":
-		n, e := b64int(k.N), b64int(k.E)
-		if n == nil || e == nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
-			return nil, errors.New("bad RSA key")
-		}
-		vk, err = publicKey(&rsa.PublicKey{N: n, E: int(e.Int64())})
-	case "EC":
-		var curve elliptic.Curve
-		switch k.Crv {
-		case "P-256":
-			curve = elliptic.P256()
-		case "P-384":
-			curve = elliptic.P384()
-		case "P-521":
-			curve = elliptic.P521()
-		default:
-			return nil, errors.New("unsupported curve")
-		}
-		// RFC 7518 §6.2.1: each coordinate is exactly the curve's size.
-		size := (curve.Params().BitSize + 7) / 8
-		x, xerr := b64.DecodeString(k.X)
-		y, yerr := b64.DecodeString(k.Y)
-		if xerr != nil || yerr != nil || len(x) != size || len(y) != size {
-			return nil, errors.New("bad EC key")
-		}
-		// The parser refuses a point that is not on the curve.
-		pub, perr := ecdsa.ParseUncompressedPublicKey(curve, append(append([]byte{4}, x...), y...))
-		if perr != nil {
-			return nil, perr
-		}
-		vk, err = publicKey(pub)
-	case "OKP":
-		x, derr := b64.DecodeString(k.X)
-		if k.Crv != "Ed25519" || derr != nil || len(x) != ed25519.PublicKeySize {
-			return nil, errors.New("bad OKP key")
-		}
-		vk, err = publicKey(ed25519.PublicKey(x))
-	default:
-		return nil, errors.New("unsupported key type")
-	}
-	if err != nil {
-		return nil, err
-	}
-	vk.kid, vk.alg = k.Kid, k.Alg
-	return vk, nil
-}
-
-func b64int(s string) *big.Int {
-	b, err := b64.DecodeString(s)
-	if err != nil || len(b) == 0 {
-		return nil
-	}
-	return new(big.Int).SetBytes(b)
 }
 
 // Interface guards

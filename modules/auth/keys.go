@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 )
 
 // family is the kind of a key. An algorithm is only ever checked with a key
@@ -77,6 +78,28 @@ type verKey struct {
 	rsa    *rsa.PublicKey
 	ec     *ecdsa.PublicKey
 	ed     ed25519.PublicKey
+	// revoked is set when the key leaves its JWKS: tokens it verified are
+	// no longer taken from the cache.
+	revoked atomic.Bool
+}
+
+// same reports whether k and o are the same key: same kid, alg and
+// public key material.
+func (k *verKey) same(o *verKey) bool {
+	if k.kid != o.kid || k.alg != o.alg {
+		return false
+	}
+	switch {
+	case k.rsa != nil:
+		return o.rsa != nil && k.rsa.Equal(o.rsa)
+	case k.ec != nil:
+		return o.ec != nil && k.ec.Equal(o.ec)
+	case k.ed != nil:
+		return o.ed != nil && k.ed.Equal(o.ed)
+	case k.secret != nil:
+		return o.secret != nil && string(k.secret) == string(o.secret)
+	}
+	return false
 }
 
 // family returns the algorithm family the key belongs to. An RSA key serves

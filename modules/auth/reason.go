@@ -27,6 +27,9 @@ const (
 	insufficientScope
 	deniedSource
 	keysUnavailable
+	multipleCredentials
+	queryTokenNotAllowed
+	tooManyFailures
 	numReasons
 )
 
@@ -36,6 +39,7 @@ const (
 	outcomeUnauthorized = "unauthorized"
 	outcomeForbidden    = "forbidden"
 	outcomeUnavailable  = "unavailable"
+	outcomeLimited      = "limited"
 )
 
 // reasonInfo is what a reason means at the edge.
@@ -67,6 +71,9 @@ var reasons = [numReasons]reasonInfo{
 	insufficientScope:      {"insufficient_scope", outcomeForbidden, http.StatusForbidden, "the credential lacks a scope this route requires for this method"},
 	deniedSource:           {"denied_source", outcomeForbidden, http.StatusForbidden, "requests from this source address are not allowed"},
 	keysUnavailable:        {"keys_unavailable", outcomeUnavailable, http.StatusServiceUnavailable, "the signing keys cannot be fetched right now"},
+	multipleCredentials:    {"multiple_credentials", outcomeUnauthorized, http.StatusBadRequest, "the request carries more than one credential; send exactly one"},
+	queryTokenNotAllowed:   {"query_token_not_allowed", outcomeUnauthorized, http.StatusBadRequest, "a token in the query is accepted only on a GET WebSocket upgrade"},
+	tooManyFailures:        {"too_many_failures", outcomeLimited, http.StatusTooManyRequests, "too many failed authentication attempts from this address; try again later"},
 }
 
 func (r reason) String() string { return reasons[r].name }

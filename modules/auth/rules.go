@@ -66,14 +66,17 @@ func (h *Handler) compileChallenges() {
 	base := `Bearer realm="` + h.Realm + `"`
 	for why := range numReasons {
 		switch reasons[why].outcome {
-		case outcomeAllowed, outcomeForbidden, outcomeUnavailable:
+		case outcomeAllowed, outcomeUnavailable, outcomeLimited:
 			continue
 		}
 		switch why {
-		case missingCredentials, unsupportedScheme:
-			// RFC 6750 §3.1: no error code when no bearer credential was sent.
+		case missingCredentials, unsupportedScheme, deniedSource:
+			// RFC 6750 §3.1: no error code when no bearer credential was
+			// sent (or, for a denied source, looked at).
 			h.challenge[why] = base
-		case malformedAuthorization:
+		case insufficientScope:
+			// Per method slot: see h.forbid.
+		case malformedAuthorization, multipleCredentials, queryTokenNotAllowed:
 			h.challenge[why] = base + `, error="invalid_request", error_description="` + reasons[why].detail + `"`
 		default:
 			h.challenge[why] = base + `, error="invalid_token", error_description="` + reasons[why].detail + `"`

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -19,9 +18,12 @@ import (
 // body: a refused request gets its answer without a 100 Continue.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.stripIdentity(r.Header)
+	if r.Trailer != nil {
+		h.guardTrailers(r)
+	}
 	slot := methodSlot(r.Method)
 	if len(h.deny) > 0 && h.denied(r) {
-		return h.refuse(r, deniedSource, slot)
+		return h.refuse(w, r, deniedSource, slot)
 	}
 	id, why := h.authenticate(r)
 	if id == nil {
@@ -29,63 +31,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			decisionCounter[allowedAnonymous].Inc()
 			return next.ServeHTTP(w, r)
 		}
-		return h.refuse(r, why, slot)
+		if h.failures != nil && why != missingCredentials && reasons[why].outcome == outcomeUnauthorized {
+			if a, ok := clientAddr(r); ok {
+				h.failures.fail(a, now().UnixNano())
+			}
+		}
+		return h.refuse(w, r, why, slot)
 	}
 	for _, s := range h.required[slot] {
 		if !id.has(s) {
-			return h.refuse(r, insufficientScope, slot)
+			return h.refuse(w, r, insufficientScope, slot)
 		}
 	}
 	h.admit(r, id)
 	return next.ServeHTTP(w, r)
 }
 
-// stripIdentity removes the identity headers a client sent: they are the
-// gateway's alone, whatever happens next. Spellings with "_" for "-" go too,
-// since some backends (CGI, PHP) read X_CareQ_User as X-CareQ-User.
-func (h *Handler) stripIdentity(hdr http.Header) {
-	delete(hdr, h.hdrUser)
-	delete(hdr, h.hdrScopes)
-	for k := range hdr {
-		if strings.IndexByte(k, '_') >= 0 && (sameHeaderName(k, h.hdrUser) || sameHeaderName(k, h.hdrScopes)) {
-			delete(hdr, k)
-		}
-	}
-}
-
-// sameHeaderName compares header names case-insensitively with "_" = "-".
-func sameHeaderName(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if foldHeaderByte(a[i]) != foldHeaderByte(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func foldHeaderByte(c byte) byte {
-	switch {
-	case c == '_':
-		return '-'
-	case c >= 'A' && c <= 'Z':
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-// authenticate finds the request's one credential and checks it.
+// authenticate finds the request's one credential and checks it. The
+// query token parameter, where configured, is removed from the URL whatever
+// the outcome (issue #11).
 func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 	authz := r.Header["Authorization"]
 	var key []string
 	if h.keys != nil {
 		key = r.Header[h.apiHeader]
 	}
-	if len(authz) > 1 || len(key) > 1 || (len(authz) > 0 && len(key) > 0) {
-		// Two credentials: which one counts would be a guess.
+	var qtok string
+	var qn int
+	var qok bool
+	if h.WebSocketQueryParam != "" && r.URL.RawQuery != "" {
+		r.URL.RawQuery, qtok, qn, qok = takeQueryParam(r.URL.RawQuery, h.WebSocketQueryParam)
+	}
+	if len(authz) > 1 || len(key) > 1 {
+		// The same header twice: which one counts would be a guess.
 		return nil, malformedAuthorization
+	}
+	if len(authz)+len(key)+qn > 1 {
+		// Two credentials, perhaps two users' (a header and the query).
+		return nil, multipleCredentials
 	}
 	switch {
 	case len(authz) == 1:
@@ -101,6 +84,9 @@ func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 		if !validAPIKey(key[0]) {
 			return nil, malformedAuthorization
 		}
+		if h.limited(r) {
+			return nil, tooManyFailures
+		}
 		k := h.keys.lookup(key[0])
 		switch {
 		case k == nil:
@@ -109,30 +95,53 @@ func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 			return nil, revokedAPIKey
 		}
 		return k.ident, allowedAPIKey
-	case h.WebSocketQueryParam != "" && h.verifier != nil && isWebSocketUpgrade(r):
-		token, present := h.queryToken(r)
-		if present {
-			if !isToken68(token) {
-				return nil, malformedAuthorization
-			}
-			return h.checkToken(r, token)
+	case qn == 1:
+		if h.verifier == nil || !isWebSocketUpgrade(r) {
+			return nil, queryTokenNotAllowed
 		}
+		if !qok || !isToken68(qtok) {
+			return nil, malformedAuthorization
+		}
+		return h.checkToken(r, qtok)
 	}
 	return nil, missingCredentials
 }
 
 // checkToken returns the identity of a bearer token, from the cache when it
 // was verified before and has not expired since.
+//
+// A token not cached costs a signature check, so it is first refused
+// cheaply (issue #10) when its address has failed too often (429), or when
+// the same token's signature already failed (the negative cache).
 func (h *Handler) checkToken(r *http.Request, token string) (*identity, reason) {
 	t := now().UnixNano()
 	if id := h.cache.get(token, t); id != nil {
 		return id, allowedJWT
 	}
+	if h.limited(r) {
+		return nil, tooManyFailures
+	}
+	if h.neg.has(token) {
+		return nil, badSignature
+	}
 	id, why := h.verifier.verify(r.Context(), token)
-	if id != nil {
+	switch {
+	case id != nil:
 		h.cache.put(token, id, t)
+	case why == badSignature:
+		h.neg.add(token)
 	}
 	return id, why
+}
+
+// limited reports whether the request's client address has failed to
+// authenticate too often to be given another check now.
+func (h *Handler) limited(r *http.Request) bool {
+	if h.failures == nil {
+		return false
+	}
+	a, ok := clientAddr(r)
+	return ok && h.failures.wait(a, now().UnixNano()) > 0
 }
 
 // admit records the identity in placeholders and identity headers and
@@ -162,8 +171,9 @@ func (h *Handler) admit(r *http.Request, id *identity) {
 	}
 }
 
-// refuse counts, logs and returns the edge answer for why.
-func (h *Handler) refuse(r *http.Request, why reason, slot int) error {
+// refuse counts, logs and returns the edge answer for why, with its
+// headers set on w (problem.Refuse).
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slot int) error {
 	decisionCounter[why].Inc()
 	info := reasons[why]
 	var cause problem.Cause
@@ -174,6 +184,8 @@ func (h *Handler) refuse(r *http.Request, why reason, slot int) error {
 		cause = problem.Forbidden
 	case http.StatusServiceUnavailable:
 		cause = problem.AuthUnavailable
+	case http.StatusTooManyRequests:
+		cause = problem.RateLimited
 	default:
 		cause = problem.Unauthorized
 	}
@@ -187,6 +199,17 @@ func (h *Handler) refuse(r *http.Request, why reason, slot int) error {
 			wait = max(wait, h.jwks.retryAfter())
 		}
 		e.WithHeader("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	case tooManyFailures:
+		wait := time.Second
+		if a, ok := clientAddr(r); ok && h.failures != nil {
+			wait = max(wait, h.failures.wait(a, now().UnixNano()))
+		}
+		secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+		// The RateLimit fields (draft-ietf-httpapi-ratelimit-headers), as
+		// careq_ratelimit sends them, for a policy named auth-failures.
+		e.WithHeader("Retry-After", secs).
+			WithHeader("RateLimit-Policy", h.failurePolicy).
+			WithHeader("RateLimit", `"`+failurePolicyName+`";r=0;t=`+secs)
 	default:
 		if c := h.challenge[why]; c != "" {
 			e.WithHeader("WWW-Authenticate", c)
@@ -195,11 +218,12 @@ func (h *Handler) refuse(r *http.Request, why reason, slot int) error {
 	if ce := h.logger.Check(zap.DebugLevel, "refused"); ce != nil {
 		ce.Write(zap.String("reason", info.name), zap.Int("status", info.status), zap.String("request_id", reqid.Get(r)))
 	}
-	return e.HandlerError()
+	return e.Refuse(w)
 }
 
-// denied reports whether the client address is in a deny range.
-func (h *Handler) denied(r *http.Request) bool {
+// clientAddr returns the client IP Caddy determined (trusted_proxies
+// aware), else the connection's peer address.
+func clientAddr(r *http.Request) (netip.Addr, bool) {
 	var addr netip.Addr
 	if s, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
 		addr, _ = netip.ParseAddr(s)
@@ -207,11 +231,19 @@ func (h *Handler) denied(r *http.Request) bool {
 	if !addr.IsValid() {
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)
 		if err != nil {
-			return true // an unknown source cannot be shown not to be denied
+			return netip.Addr{}, false
 		}
 		addr = ap.Addr()
 	}
-	addr = addr.Unmap()
+	return addr.Unmap(), true
+}
+
+// denied reports whether the client address is in a deny range.
+func (h *Handler) denied(r *http.Request) bool {
+	addr, ok := clientAddr(r)
+	if !ok {
+		return true // an unknown source cannot be shown not to be denied
+	}
 	for _, p := range h.deny {
 		if p.Contains(addr) {
 			return true

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,12 +174,97 @@ func TestWebSocketQueryToken(t *testing.T) {
 	if got.query != "queue=q1" {
 		t.Errorf("query forwarded = %q, want the token removed", got.query)
 	}
-	if w, _ := serve(t, h, newRequest("GET", "/ws?access_token="+tok)); w.Code != http.StatusUnauthorized {
-		t.Errorf("query token without upgrade = %d, want 401", w.Code)
-	}
 	if w, _ := serve(t, h, newRequest("GET", "/ws", upgrade...)); w.Code != http.StatusUnauthorized {
 		t.Errorf("upgrade without token = %d, want 401", w.Code)
 	}
+	tests := []struct {
+		name   string
+		method string
+		url    string
+		hdr    []string
+		reason string
+	}{
+		{"not an upgrade", "GET", "/ws?access_token=" + tok, nil, "query_token_not_allowed"},
+		{"POST with upgrade headers", "POST", "/ws?access_token=" + tok, upgrade, "query_token_not_allowed"},
+		{"header and query", "GET", "/ws?access_token=" + tok, append([]string{"Authorization", "Bearer " + tok}, upgrade...), "multiple_credentials"},
+		{"query twice", "GET", "/ws?access_token=" + tok + "&access_token=" + tok, upgrade, "multiple_credentials"},
+		{"escaped name counts", "GET", "/ws?access%5Ftoken=" + tok, append([]string{"Authorization", "Bearer " + tok}, upgrade...), "multiple_credentials"},
+		{"malformed token", "GET", "/ws?access_token=a%20b", upgrade, "malformed_authorization"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, got := serve(t, h, newRequest(tt.method, tt.url, tt.hdr...))
+			if w.Code != http.StatusBadRequest || got != nil || problemReason(t, w.Body.Bytes()) != tt.reason {
+				t.Fatalf("%s %s = %d %s, want 400 %s", tt.method, tt.url, w.Code, w.Body, tt.reason)
+			}
+		})
+	}
+	// Forwarding credentials keeps headers, never the query token.
+	fh := secretHandler(t, func(h *Handler) { h.WebSocketQueryParam = "access_token"; h.ForwardAuthorization = true })
+	if w, got := serve(t, fh, newRequest("GET", "/ws?access_token="+tok+"&q=%41", upgrade...)); w.Code != 200 || got.query != "q=%41" {
+		t.Fatalf("forward_authorization upgrade = %d, query %v", w.Code, got)
+	}
+}
+
+func TestTakeQueryParam(t *testing.T) {
+	tests := []struct {
+		raw, rest, value string
+		n                int
+	}{
+		{"a=1&b=2", "a=1&b=2", "", 0},
+		{"access_token=T", "", "T", 1},
+		{"b=2&a=%7e&access_token=T&c&z=%2F+x", "b=2&a=%7e&c&z=%2F+x", "T", 1},
+		{"a=1&&access_token=T&&b", "a=1&&&b", "T", 1},
+		{"access%5ftoken=T&x=%zz", "x=%zz", "T", 1},
+		{"access_token=A&access_token=B", "", "A", 2},
+		{"access_tokenx=1&xaccess_token=2", "access_tokenx=1&xaccess_token=2", "", 0},
+		{"access_token", "", "", 1},
+	}
+	for _, tt := range tests {
+		rest, value, n, _ := takeQueryParam(tt.raw, "access_token")
+		if rest != tt.rest || value != tt.value || n != tt.n {
+			t.Errorf("takeQueryParam(%q) = %q, %q, %d; want %q, %q, %d", tt.raw, rest, value, n, tt.rest, tt.value, tt.n)
+		}
+	}
+}
+
+// FuzzTakeQueryParam checks that removing the token parameter leaves the
+// rest of the query byte for byte: the fields kept, in order, unchanged.
+func FuzzTakeQueryParam(f *testing.F) {
+	f.Add("b=2&a=%7e&access_token=T&c&z=%2F+x")
+	f.Add("access%5Ftoken=T&&x")
+	f.Add("")
+	f.Add("a=%zz&access_token=%")
+	f.Fuzz(func(t *testing.T, raw string) {
+		const name = "access_token"
+		rest, _, n, _ := takeQueryParam(raw, name)
+		var kept []string
+		removed := 0
+		for _, field := range strings.Split(raw, "&") {
+			k, _, _ := strings.Cut(field, "=")
+			if u, err := url.QueryUnescape(k); k == name || (err == nil && u == name) {
+				removed++
+				continue
+			}
+			kept = append(kept, field)
+		}
+		if removed != n {
+			t.Fatalf("takeQueryParam(%q) removed %d fields, want %d", raw, n, removed)
+		}
+		if n == 0 {
+			if rest != raw {
+				t.Fatalf("takeQueryParam(%q) changed a query without the parameter: %q", raw, rest)
+			}
+			return
+		}
+		if want := strings.Join(kept, "&"); rest != want {
+			t.Fatalf("takeQueryParam(%q) = %q, want %q", raw, rest, want)
+		}
+		q, _ := url.ParseQuery(rest)
+		if _, left := q[name]; left {
+			t.Fatalf("takeQueryParam(%q) left the parameter in %q", raw, rest)
+		}
+	})
 }
 
 // A refusal of a request whose body is pending closes the connection, so

@@ -39,6 +39,7 @@ type identity struct {
 	scopeList string       // scopes joined by spaces, for the header
 	claims    []claimValue // placeholders besides id and scopes
 	expires   int64        // unix nanoseconds after which a cached token is stale (exp + leeway)
+	key       *verKey      // the key that verified the token; nil for API keys
 
 	// user and scopeList boxed once, so setting placeholders allocates nothing
 	userVal, scopesVal any
@@ -187,7 +188,11 @@ func (v *verifier) verify(ctx context.Context, token string) (*identity, reason)
 	if err != nil {
 		return nil, malformedToken
 	}
-	return v.checkClaims(pb)
+	id, why := v.checkClaims(pb)
+	if id != nil {
+		id.key = key
+	}
+	return id, why
 }
 
 // verifySignature checks sig over input with key under the algorithm info.

@@ -92,6 +92,12 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("%s must not be Authorization", name)
 		}
 	}
+	if h.FailureLimit < -1 {
+		return errors.New("failure_limit must be a positive count, or -1 for no limit")
+	}
+	if h.FailureWindow < 0 || (h.FailureWindow > 0 && time.Duration(h.FailureWindow) < time.Second) {
+		return errors.New("failure_window must be at least 1s")
+	}
 	if h.WebSocketQueryParam != "" && !validClaimName(h.WebSocketQueryParam) {
 		return fmt.Errorf("websocket_query_param must be a parameter name of letters, digits, _ - :, not %q", h.WebSocketQueryParam)
 	}

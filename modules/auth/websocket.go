@@ -6,9 +6,12 @@ import (
 	"strings"
 )
 
-// isWebSocketUpgrade reports whether r asks to switch to WebSocket.
+// isWebSocketUpgrade reports whether r is a GET that asks to switch to
+// WebSocket (RFC 6455 §4.1): the only request that may carry its token in
+// the query.
 func isWebSocketUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+	return r.Method == http.MethodGet &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
 		headerHasToken(r.Header["Connection"], "upgrade")
 }
 
@@ -23,22 +26,50 @@ func headerHasToken(values []string, token string) bool {
 	return false
 }
 
-// queryToken takes the token from the WebSocket query parameter and, unless
-// credentials are forwarded, removes the parameter from the request. present
-// is whether the parameter was sent; a token sent twice is returned empty
-// (malformed).
-func (h *Handler) queryToken(r *http.Request) (token string, present bool) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	vs, present := q[h.WebSocketQueryParam]
-	if !present {
-		return "", false
+// takeQueryParam removes every field of the raw query whose name, once
+// unescaped, is name, and returns the rest of the query byte for byte as
+// sent (no re-sorting, no re-encoding), the unescaped value of the first
+// field removed, how many were removed, and whether that value unescaped
+// cleanly. A query that cannot hold name is returned as is, without
+// allocating.
+func takeQueryParam(raw, name string) (rest, value string, n int, ok bool) {
+	if !strings.Contains(raw, name) && strings.IndexByte(raw, '%') < 0 {
+		return raw, "", 0, false
 	}
-	if !h.ForwardAuthorization {
-		q.Del(h.WebSocketQueryParam)
-		r.URL.RawQuery = q.Encode()
+	var b strings.Builder
+	kept := 0
+	for field := range strings.SplitSeq(raw, "&") {
+		k, v, _ := strings.Cut(field, "=")
+		if !fieldNamed(k, name) {
+			if kept > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(field)
+			kept++
+			continue
+		}
+		if n == 0 {
+			var err error
+			value, err = url.QueryUnescape(v)
+			ok = err == nil
+		}
+		n++
 	}
-	if err != nil || len(vs) != 1 {
-		return "", true
+	if n == 0 {
+		return raw, "", 0, false
 	}
-	return vs[0], true
+	return b.String(), value, n, ok
+}
+
+// fieldNamed reports whether the raw query field name k is name, as a
+// backend that unescapes it would read it.
+func fieldNamed(k, name string) bool {
+	if k == name {
+		return true
+	}
+	if strings.IndexByte(k, '%') < 0 && strings.IndexByte(k, '+') < 0 {
+		return false
+	}
+	u, err := url.QueryUnescape(k)
+	return err == nil && u == name
 }

@@ -17,6 +17,7 @@ func init() {
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(Handler)
 	err := m.UnmarshalCaddyfile(h.Dispenser)
+	cfgparse.WarnNoRenderer(h)
 	return m, err
 }
 

@@ -17,7 +17,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		// Judged at the switch, before the tunnel ends.
 		done, v := c.admitLater()
 		if v != admitted {
-			return h.reject(v)
+			return h.reject(w, v)
 		}
 		err, _ := h.serve(w, r, next, done)
 		return err
@@ -29,7 +29,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return outcome
 	})
 	if v != admitted {
-		return h.reject(v)
+		return h.reject(w, v)
 	}
 	return err
 }
@@ -43,7 +43,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		if done != nil {
 			done(errExcluded) // a shed call frees its half-open probe
 		}
-		return h.reject(rejectedShed), errExcluded
+		return h.reject(w, rejectedShed), errExcluded
 	}
 	cl := newCall(w, r, h, done)
 	defer func() { outcome = h.finish(cl, r) }()
@@ -53,7 +53,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 }
 
 // reject returns the 503 for a call that was not let through.
-func (h *Handler) reject(v verdict) error {
+func (h *Handler) reject(w http.ResponseWriter, v verdict) error {
 	c := h.entry.circuit
 	var e *edge.Error
 	switch v {
@@ -77,7 +77,7 @@ func (h *Handler) reject(v verdict) error {
 			e.With("forced", true)
 		}
 	}
-	return e.WithHeader("Retry-After", strconv.Itoa(c.retryAfter(v))).HandlerError()
+	return e.WithHeader("Retry-After", strconv.Itoa(c.retryAfter(v))).Refuse(w)
 }
 
 // failing reports whether a response status counts as a failure.

@@ -184,20 +184,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if tooLong {
 		return edge.New(http.StatusBadRequest, edge.BadRequest,
 			"the caller key of this request is longer than "+strconv.Itoa(maxKeyLen)+" bytes").
-			With("caps", h.Name).HandlerError()
+			With("caps", h.Name).Refuse(w)
 	}
 	hk := h.table.hash(key, isIP)
 	switch _, res := h.table.acquire(hk, k, limit); res {
 	case overCap:
 		h.refused[k].Inc()
-		return h.refusal(k)
+		return h.refusal(w, k)
 	case tableFull:
 		h.full.Inc()
 		return edge.New(http.StatusServiceUnavailable, edge.Shed,
 			"the gateway is counting as many callers as it can for caps '"+h.Name+"'; see Retry-After").
 			With("caps", h.Name).
 			WithHeader("Retry-After", h.retry).
-			HandlerError()
+			Refuse(w)
 	}
 	h.allowed[k].Inc()
 	h.open[k].Inc()
@@ -213,7 +213,7 @@ func (h *Handler) done(hk uint64, k kind) {
 }
 
 // refusal is the answer to a caller at its cap of kind k.
-func (h *Handler) refusal(k kind) error {
+func (h *Handler) refusal(w http.ResponseWriter, k kind) error {
 	what := "requests in flight"
 	if k == kindTunnels {
 		what = "open tunnels (live feeds)"
@@ -225,7 +225,7 @@ func (h *Handler) refusal(k kind) error {
 		With("cap", k.String()).
 		With("limit", h.limits[k]).
 		WithHeader("Retry-After", h.retry).
-		HandlerError()
+		Refuse(w)
 }
 
 // isTunnel reports whether r asks for a tunnel: an HTTP/1.1 upgrade

@@ -101,12 +101,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if b == 0 {
 		return edge.New(http.StatusNotImplemented, edge.MethodNotImplemented,
-			"the gateway does not recognise this request method").HandlerError()
+			"the gateway does not recognise this request method").Refuse(w)
 	}
 	e := edge.New(http.StatusMethodNotAllowed, edge.MethodNotAllowed,
 		"this route allows "+h.allowList)
 	e.Header = http.Header{"Allow": h.allowHdr}
-	return e.HandlerError()
+	return e.Refuse(w)
 }
 
 // Interface guards

@@ -79,7 +79,7 @@ const defaultRetryAfter = 1
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	err, _ := r.Context().Value(caddyhttp.ErrorCtxKey).(error)
 	if err == nil {
-		return h.answer().HandlerError()
+		return h.answer().Refuse(w)
 	}
 	e := edge.Resolve(r, err)
 	if e.Status == http.StatusServiceUnavailable && e.Header.Get("Retry-After") == "" && w.Header().Get("Retry-After") == "" {

@@ -238,7 +238,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if tooLong {
 		return edge.New(http.StatusBadRequest, edge.BadRequest,
 			"the rate-limit key of this request is longer than "+strconv.Itoa(maxKeyLen)+" bytes").
-			With("zone", h.Name).HandlerError()
+			With("zone", h.Name).Refuse(w)
 	}
 	d := h.zone.decide(r.Context(), key, isIP, now())
 	h.fields.set(w.Header(), d)
@@ -250,7 +250,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return edge.New(h.Status, edge.RateLimited, h.detail).
 		With("zone", h.Name).
 		WithHeader("Retry-After", strconv.FormatInt(retrySeconds(d.retryAfter), 10)).
-		HandlerError()
+		Refuse(w)
 }
 
 // Interface guards

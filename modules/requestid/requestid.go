@@ -87,6 +87,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		// the refusal itself (issue #7).
 		return edge.Write(w, r, pe, id)
 	}
+	if err != nil {
+		// An annotated plain error (careq_queue's 503) gets its headers
+		// even where no careq_problem renders it (issue #11).
+		edge.SetAnnotatedHeaders(w.Header(), r, err)
+	}
 	return err
 }
 
