@@ -68,6 +68,8 @@ type settings struct {
 	// fresh breaker on reload.
 	failureStatus  []int
 	failureLatency time.Duration
+	countBusy      bool
+	perReplica     bool
 }
 
 // trips says why counts open the breaker, or "" if they don't. The ratio

@@ -6,6 +6,7 @@ package queuepolicy
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/replicagate"
 )
 
 const moduleName = "careq_queue"
@@ -31,6 +33,9 @@ const (
 // active health check interval of a typical setup, after which the owner
 // is either back or the operator has had to act.
 const defaultRetryAfter = 5 * time.Second
+
+// validBreaker is careq_breaker's rule for names.
+var validBreaker = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`)
 
 // maxReportedQueue bounds the queue id echoed in a problem document.
 const maxReportedQueue = 64
@@ -82,14 +87,24 @@ type Policy struct {
 	// health check's interval. Default: 5s.
 	RetryAfter caddy.Duration `json:"retry_after,omitempty"`
 
-	fallback   bool          // Mode is fallback
-	single     string        // the placeholder Key consists of, or "" when Key is a template
-	segment    int           // N when Key is {http.request.uri.path.N}, else -1 (set in Provision)
-	retryAfter string        // Retry-After value in whole seconds
-	robin      atomic.Uint64 // turn counter for requests that name no queue
-	count      counters      // metric children
-	logger     *zap.Logger   // the module's logger
-	warned     atomic.Bool   // the first request without a queue id was logged
+	// Breaker names a careq_breaker with per_replica set in front of this
+	// reverse_proxy. A replica whose breaker is open is unavailable: in
+	// strict mode its queues are answered 503 breaker-open with
+	// Retry-After (the seconds until the breaker lets requests through
+	// again), in fallback mode they move to the next replica in their
+	// rendezvous order; requests that name no queue avoid it. Queues of
+	// other replicas are not affected. Default: none.
+	Breaker string `json:"breaker,omitempty"`
+
+	fallback   bool               // Mode is fallback
+	gates      *replicagate.Board // the replicas' breakers, nil without Breaker
+	single     string             // the placeholder Key consists of, or "" when Key is a template
+	segment    int                // N when Key is {http.request.uri.path.N}, else -1 (set in Provision)
+	retryAfter string             // Retry-After value in whole seconds
+	robin      atomic.Uint64      // turn counter for requests that name no queue
+	count      counters           // metric children
+	logger     *zap.Logger        // the module's logger
+	warned     atomic.Bool        // the first request without a queue id was logged
 }
 
 // CaddyModule returns the Caddy module information.
@@ -109,6 +124,9 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 		p.RetryAfter = caddy.Duration(defaultRetryAfter)
 	}
 	p.fallback = p.Mode == modeFallback
+	if p.Breaker != "" {
+		p.gates = replicagate.For(p.Breaker)
+	}
 	p.single = singlePlaceholder(p.Key)
 	p.segment = segmentIndex(p.single)
 	p.retryAfter = strconv.FormatInt(ceilSeconds(time.Duration(p.RetryAfter)), 10)
@@ -128,6 +146,9 @@ func (p *Policy) Validate() error {
 	}
 	if p.Mode != modeStrict && p.Mode != modeFallback {
 		return fmt.Errorf("mode must be %s or %s, not %q", modeStrict, modeFallback, p.Mode)
+	}
+	if p.Breaker != "" && !validBreaker.MatchString(p.Breaker) {
+		return fmt.Errorf("breaker must name a careq_breaker: 1 to 64 of a-z A-Z 0-9 _ . -, not %q", p.Breaker)
 	}
 	if p.RetryAfter <= 0 {
 		return fmt.Errorf("retry_after must be a positive duration, not %s", time.Duration(p.RetryAfter))
@@ -157,7 +178,7 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 			p.logger.Warn("a request named no queue: the key rendered empty, so requests like it are spread over all upstreams",
 				zap.String("key", p.Key))
 		}
-		i := spread(pool, &p.robin)
+		i := spread(pool, &p.robin, p.gates)
 		if i >= 0 {
 			p.count.spread.Inc()
 		} else {
@@ -165,8 +186,12 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 		}
 		return i
 	}
-	i, how := place(pool, queue, p.fallback)
+	i, how := place(pool, queue, p.fallback, p.gates)
 	switch how {
+	case ownerBreakerOpen:
+		p.annotateBreakerOpen(r, queue, pool[i].String())
+		p.count.breakerOpen.Inc()
+		return -1
 	case owned:
 		p.count.owner.Inc()
 		return i
@@ -206,6 +231,24 @@ func (p *Policy) annotateOwnerDown(r *http.Request, queue string) {
 	e := problem.New(http.StatusServiceUnavailable, problem.QueueOwnerDown,
 		"the replica that owns this queue is down or at its request limit, and no other replica may serve it").
 		WithHeader("Retry-After", p.retryAfter)
+	if reportable(queue) {
+		e = e.With("queue", queue)
+	}
+	problem.Annotate(r, e)
+}
+
+// annotateBreakerOpen tells careq_problem that the queue's owner is
+// refused because its breaker is open.
+func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string) {
+	name := p.Breaker + "@" + addr
+	retry := 1
+	if g := p.gates.Gate(addr); g != nil {
+		_, retry = g.Refuse()
+	}
+	e := problem.New(http.StatusServiceUnavailable, problem.BreakerOpen,
+		"breaker "+name+" is open: the replica that owns this queue is failing and is not sent requests").
+		With("breaker", name).With("state", "open").
+		WithHeader("Retry-After", strconv.Itoa(max(retry, 1)))
 	if reportable(queue) {
 		e = e.With("queue", queue)
 	}
