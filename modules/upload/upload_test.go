@@ -111,3 +111,28 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkServeHTTP(b *testing.B) {
+	h := &Handler{}
+	if err := h.Provision(caddy.Context{}); err != nil {
+		b.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	b.Run("no body", func(b *testing.B) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = h.ServeHTTP(w, r, proxyLike)
+		}
+	})
+	b.Run("17-byte body", func(b *testing.B) {
+		body := strings.NewReader(`{"patient":"Ada"}`)
+		r := httptest.NewRequest(http.MethodPost, "/", body)
+		b.ReportAllocs()
+		for b.Loop() {
+			body.Reset(`{"patient":"Ada"}`)
+			r.Body = io.NopCloser(body)
+			_ = h.ServeHTTP(w, r, proxyLike)
+		}
+	})
+}
