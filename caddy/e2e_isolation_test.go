@@ -35,10 +35,11 @@ func isoGateway(t *testing.T, a, b string) (*gateway, string) {
 	} else {
 		t.Fatal("the default Caddyfile no longer ends with its two replicas; this test cuts them off")
 	}
-	cfg = strings.NewReplacer(
-		"reverse_proxy 127.0.0.1:", "reverse_proxy_PLACEHOLDER",
-	).Replace(cfg)
-	i := strings.Index(cfg, "reverse_proxy_PLACEHOLDER")
+	// Point reverse_proxy at the replica processes.
+	i := strings.Index(cfg, "reverse_proxy 127.0.0.1:")
+	if i < 0 {
+		t.Fatal("the default Caddyfile no longer proxies to 127.0.0.1 replicas")
+	}
 	end := strings.Index(cfg[i:], " {")
 	cfg = cfg[:i] + "reverse_proxy " + a + " " + b + cfg[i+end:]
 	return startGateway(t, cfg, gw), gw
@@ -209,10 +210,77 @@ func TestIsolationE2EReplicaKilledUnderLoad(t *testing.T) {
 		!strings.Contains(string(body), `"type":"urn:careq:problem:breaker-open"`) || !strings.Contains(string(body), `"breaker":"queues@`+addrB+`"`) {
 		t.Errorf("queue %s with its replica's breaker held open: %d %v %s, want 503 breaker-open, Retry-After 10", qb, resp.StatusCode, resp.Header, body)
 	}
+	if want := `careq_breaker_rejected_total{breaker="queues@` + addrB + `",reason="open"} 1`; !strings.Contains(g.metrics(), want) {
+		t.Errorf("metrics lack %s", want)
+	}
 	if code, _ := brkAdmin(t, g, http.MethodPost, "/careq/breakers/queues@"+addrB+"/release"); code != 200 {
 		t.Fatalf("releasing queues@%s: %d", addrB, code)
 	}
 	if resp, body := get(t, "http://"+gw+"/api/v1/queues/"+qb+"/tickets", "Authorization", "Bearer "+token); resp.StatusCode != 200 {
 		t.Errorf("queue %s after the release: %d %s", qb, resp.StatusCode, body)
+	}
+}
+
+// TestIsolationE2EFallbackMovesQueues: with careq_queue in fallback mode,
+// the queues of a replica whose breaker opened on its 500s move to the
+// next replica, and the other replica's queues stay where they are.
+func TestIsolationE2EFallbackMovesQueues(t *testing.T) {
+	gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a, b := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := fmt.Sprintf(`{
+	auto_https off
+}
+
+http://%s {
+	@api path_regexp api ^/api/v1/queues/([^/]+)
+	handle @api {
+		careq_breaker shared {
+			consecutive_failures 3
+			open_for 1m
+			per_replica
+		}
+		reverse_proxy %s %s {
+			lb_policy careq_queue {re.api.1} fallback {
+				breaker shared
+			}
+		}
+	}
+	handle_errors {
+		careq_problem
+	}
+}
+
+http://%s {
+	careq_backend replica-a {
+		faults
+	}
+}
+
+http://%s {
+	careq_backend replica-b {
+		faults
+	}
+}
+`, gw, a, b, a, b)
+	g := startGateway(t, cfg, gw, a, b)
+	qa, qb := isoOwnedQueues(t, gw, "", "replica-a", "replica-b")
+	url := func(q string) string { return "http://" + gw + "/api/v1/queues/" + q + "/tickets" }
+	for i := 0; i < 3; i++ {
+		if resp, _ := get(t, url(qa), "X-CareQ-Fault", "error"); resp.StatusCode != 500 {
+			t.Fatalf("injected error on %s: %d", qa, resp.StatusCode)
+		}
+	}
+	if brk := attrBreakers(t, g, "shared")["shared@"+a]; brk == nil || brk["state"] != "open" {
+		t.Fatalf("breaker shared@%s after 3 of its 500s: %v, want open", a, brk)
+	}
+	for _, q := range []string{qa, qb} {
+		resp, body := get(t, url(q))
+		if resp.StatusCode != 200 || resp.Header.Get("X-Careq-Replica") != "replica-b" {
+			t.Errorf("queue %s with replica-a's breaker open: %d from %q %s, want 200 from replica-b",
+				q, resp.StatusCode, resp.Header.Get("X-Careq-Replica"), body)
+		}
+	}
+	if brk := attrBreakers(t, g, "shared")["shared@"+b]; brk == nil || brk["state"] != "closed" {
+		t.Errorf("breaker shared@%s: %v, want closed", b, brk)
 	}
 }

@@ -20,6 +20,9 @@ type Gate interface {
 	// Refuse reports whether the replica must not be sent a request now
 	// and, if so, the whole seconds (at least 1) a client should wait.
 	Refuse() (refused bool, retryAfter int)
+	// Rejected counts one request refused because of the gate, in the
+	// breaker's own metrics.
+	Rejected()
 }
 
 // Board holds the gates of one breaker's replicas, by dial address

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/careq/gateway/internal/replicagate"
@@ -78,7 +79,7 @@ func (rs *replicaSet) get(addr string) *entry {
 	registry[e.name] = append(registry[e.name], e)
 	regMu.Unlock()
 	if key != overflowReplica {
-		rs.board.Publish(rs, addr, gate{e.circuit})
+		rs.board.Publish(rs, addr, gate{e.circuit, rejected.WithLabelValues(e.name, "open")})
 	}
 	if key == overflowReplica && len(old) == maxReplicas {
 		if log := p.logger.Load(); log != nil {
@@ -115,7 +116,13 @@ func (rs *replicaSet) destruct() {
 }
 
 // gate is a replica's circuit as careq_queue sees it.
-type gate struct{ c *circuit }
+type gate struct {
+	c        *circuit
+	rejected prometheus.Counter // careq_breaker_rejected_total{breaker="<name>@<addr>",reason="open"}
+}
+
+// Rejected counts a request careq_queue refused because the breaker is open.
+func (g gate) Rejected() { g.rejected.Inc() }
 
 // Refuse reports an open breaker: held open by an operator, or opened by
 // failures and still within open_for. Once open_for has elapsed the

@@ -14,9 +14,13 @@ import (
 )
 
 // fakeGate is a replica breaker that is open while open is set.
-type fakeGate struct{ open bool }
+type fakeGate struct {
+	open     bool
+	rejected int
+}
 
 func (g *fakeGate) Refuse() (bool, int) { return g.open, 7 }
+func (g *fakeGate) Rejected()           { g.rejected++ }
 
 // board returns a fresh board with a gate for each address.
 func board(t testing.TB, addrs ...string) (*replicagate.Board, map[string]*fakeGate) {
@@ -94,7 +98,8 @@ func TestSelectAnswersBreakerOpen(t *testing.T) {
 	if u := p.Select(pool, r, nil); u != nil {
 		owner = u
 	}
-	b.Publish(t, owner.Dial, &fakeGate{open: true})
+	gate := &fakeGate{open: true}
+	b.Publish(t, owner.Dial, gate)
 	r = request(t, queueURL("cardio"))
 	if u := p.Select(pool, r, nil); u != nil {
 		t.Fatalf("selected %s with the owner's breaker open", u.Dial)
@@ -102,6 +107,9 @@ func TestSelectAnswersBreakerOpen(t *testing.T) {
 	e := problem.Resolve(r, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("no upstreams available")))
 	if e.Status != http.StatusServiceUnavailable || e.Cause != problem.BreakerOpen || e.Header.Get("Retry-After") != "7" {
 		t.Errorf("answer %d %s %v, want 503 breaker-open with Retry-After 7", e.Status, e.Cause, e.Header)
+	}
+	if gate.rejected != 1 {
+		t.Errorf("the breaker counted %d refusals, want 1", gate.rejected)
 	}
 }
 

@@ -244,6 +244,7 @@ func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string) {
 	retry := 1
 	if g := p.gates.Gate(addr); g != nil {
 		_, retry = g.Refuse()
+		g.Rejected()
 	}
 	e := problem.New(http.StatusServiceUnavailable, problem.BreakerOpen,
 		"breaker "+name+" is open: the replica that owns this queue is failing and is not sent requests").
