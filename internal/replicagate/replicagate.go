@@ -20,10 +20,21 @@ type Gate interface {
 	// Refuse reports whether the replica must not be sent a request now
 	// and, if so, the whole seconds (at least 1) a client should wait.
 	Refuse() (refused bool, retryAfter int)
+	// Admit takes a place for one request about to be sent to a replica
+	// that Refuse let through: any request while the breaker is closed;
+	// while it recovers (open_for elapsed, not yet closed) one of its
+	// half_open_requests probes. probe reports that a probe place was
+	// taken: the caller sets ProbeVar on the request, and the breaker
+	// frees the place once it has judged the call.
+	Admit() (ok, probe bool)
 	// Rejected counts one request refused because of the gate, in the
-	// breaker's own metrics.
-	Rejected()
+	// breaker's own metrics; halfOpen when its probes were all taken.
+	Rejected(halfOpen bool)
 }
+
+// ProbeVar is the request variable (caddyhttp.SetVar) that marks a
+// request as one of a recovering replica's probes.
+const ProbeVar = "careq.replica_probe"
 
 // Board holds the gates of one breaker's replicas, by dial address
 // (host:port, as {http.reverse_proxy.upstream.hostport} spells it).

@@ -5,7 +5,8 @@ import "testing"
 type gate bool
 
 func (g gate) Refuse() (bool, int) { return bool(g), 1 }
-func (gate) Rejected()             {}
+func (gate) Rejected(bool)         {}
+func (gate) Admit() (bool, bool)   { return true, false }
 
 // TestOwnership: only the board's publisher changes it, so a breaker that
 // a reload replaced cannot clear or overwrite its successor's gates.

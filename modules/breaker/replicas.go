@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -79,7 +80,7 @@ func (rs *replicaSet) get(addr string) *entry {
 	registry[e.name] = append(registry[e.name], e)
 	regMu.Unlock()
 	if key != overflowReplica {
-		rs.board.Publish(rs, addr, gate{e.circuit, rejected.WithLabelValues(e.name, "open")})
+		rs.board.Publish(rs, addr, gate{e.circuit, rejected.WithLabelValues(e.name, "open"), rejected.WithLabelValues(e.name, "half_open")})
 	}
 	if key == overflowReplica && len(old) == maxReplicas {
 		if log := p.logger.Load(); log != nil {
@@ -104,7 +105,12 @@ func (rs *replicaSet) report(r *http.Request, outcome error) {
 	if addr == "" {
 		return
 	}
-	rs.get(addr).run(func() error { return outcome })
+	e := rs.get(addr)
+	e.run(func() error { return outcome })
+	if probe, _ := caddyhttp.GetVar(r.Context(), replicagate.ProbeVar).(bool); probe {
+		caddyhttp.SetVar(r.Context(), replicagate.ProbeVar, nil)
+		e.probing.Add(-1)
+	}
 }
 
 // destruct unregisters every replica's breaker and empties the board.
@@ -117,17 +123,39 @@ func (rs *replicaSet) destruct() {
 
 // gate is a replica's circuit as careq_queue sees it.
 type gate struct {
-	c        *circuit
-	rejected prometheus.Counter // careq_breaker_rejected_total{breaker="<name>@<addr>",reason="open"}
+	c                *circuit
+	rejOpen, rejHalf prometheus.Counter // careq_breaker_rejected_total{breaker="<name>@<addr>",reason}
 }
 
-// Rejected counts a request careq_queue refused because the breaker is open.
-func (g gate) Rejected() { g.rejected.Inc() }
+// Rejected counts a request careq_queue refused because the breaker is
+// open, or half-open with its probes taken.
+func (g gate) Rejected(halfOpen bool) {
+	if halfOpen {
+		g.rejHalf.Inc()
+	} else {
+		g.rejOpen.Inc()
+	}
+}
+
+// Admit lets any request through a closed breaker and, once open_for has
+// elapsed and until the breaker closes or opens again, half_open_requests
+// probes at a time. Forced closed, everything goes through.
+func (g gate) Admit() (ok, probe bool) {
+	c := g.c
+	if mode(c.mode.Load()) != automatic || c.openUntil.Load() == 0 {
+		return true, false
+	}
+	if c.probing.Add(1) > int64(c.set.halfOpenRequests) {
+		c.probing.Add(-1)
+		return false, false
+	}
+	return true, true
+}
 
 // Refuse reports an open breaker: held open by an operator, or opened by
-// failures and still within open_for. Once open_for has elapsed the
-// replica is sent requests again and the first ones judged decide whether
-// it closes (half_open_requests successes) or opens again (one failure).
+// failures and still within open_for. Once open_for has elapsed, Admit
+// lets half_open_requests probes through at a time, and they decide
+// whether it closes (that many successes) or opens again (one failure).
 func (g gate) Refuse() (bool, int) {
 	c := g.c
 	switch mode(c.mode.Load()) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -93,6 +94,48 @@ func TestPerReplicaBound(t *testing.T) {
 	}
 	if n := named("per-rep-bound@other")[0].counts(); n.TotalSuccesses != 10 {
 		t.Errorf("the shared breaker judged %+v, want the 10 calls beyond the bound", n)
+	}
+}
+
+// TestPerReplicaProbes: once open_for has elapsed, a replica's gate admits
+// half_open_requests probes at a time; their successes close the breaker,
+// after which every request is admitted again.
+func TestPerReplicaProbes(t *testing.T) {
+	h := provision(t, &Handler{Name: "per-rep-probes", ConsecutiveFailures: 2, HalfOpenRequests: 2,
+		OpenFor: caddy.Duration(50 * time.Millisecond), PerReplica: true})
+	const a = "10.0.0.9:80"
+	for i := 0; i < 2; i++ {
+		_ = h.ServeHTTP(httptest.NewRecorder(), replicaRequest(), toReplica(a, 502))
+	}
+	g := replicagate.For("per-rep-probes").Gate(a)
+	if refused, _ := g.Refuse(); !refused {
+		t.Fatal("not refused after two failures")
+	}
+	time.Sleep(80 * time.Millisecond)
+	if refused, _ := g.Refuse(); refused {
+		t.Fatal("still refused after open_for")
+	}
+	for i := 0; i < 2; i++ {
+		if ok, probe := g.Admit(); !ok || !probe {
+			t.Fatalf("probe %d: admitted %v as probe %v", i, ok, probe)
+		}
+	}
+	if ok, _ := g.Admit(); ok {
+		t.Fatal("a third request admitted with two probes in flight")
+	}
+	for i := 0; i < 2; i++ {
+		r := replicaRequest()
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{replicagate.ProbeVar: true}))
+		_ = h.ServeHTTP(httptest.NewRecorder(), r, toReplica(a, 200))
+	}
+	if st := named("per-rep-probes@" + a)[0].state(); st != Closed {
+		t.Fatalf("after two successful probes the breaker is %v, want closed", st)
+	}
+	if ok, probe := g.Admit(); !ok || probe {
+		t.Errorf("closed: admitted %v as probe %v, want admitted, no probe", ok, probe)
+	}
+	if n := named("per-rep-probes@" + a)[0].probing.Load(); n != 0 {
+		t.Errorf("%d probe places still taken", n)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 
@@ -179,6 +180,7 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 				zap.String("key", p.Key))
 		}
 		i := spread(pool, &p.robin, p.gates)
+		i = admitFrom(p, pool, r, i)
 		if i >= 0 {
 			p.count.spread.Inc()
 		} else {
@@ -186,10 +188,21 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 		}
 		return i
 	}
-	i, how := place(pool, queue, p.fallback, p.gates)
+	i, how := place(pool, queue, p.fallback, p.gates, -1)
+	if (how == owned || how == fellBack) && !p.admit(r, pool[i].String()) {
+		// The replica is recovering and its probes are all in flight;
+		// with fallback the queue goes to the next replica meanwhile.
+		if j, again := place(pool, queue, true, p.gates, i); p.fallback && again == fellBack && p.admit(r, pool[j].String()) {
+			p.count.fallback.Inc()
+			return j
+		}
+		p.annotateBreakerOpen(r, queue, pool[i].String(), true)
+		p.count.breakerOpen.Inc()
+		return -1
+	}
 	switch how {
 	case ownerBreakerOpen:
-		p.annotateBreakerOpen(r, queue, pool[i].String())
+		p.annotateBreakerOpen(r, queue, pool[i].String(), false)
 		p.count.breakerOpen.Inc()
 		return -1
 	case owned:
@@ -237,18 +250,56 @@ func (p *Policy) annotateOwnerDown(r *http.Request, queue string) {
 	problem.Annotate(r, e)
 }
 
+// admit takes a place on the breaker of the replica at addr for r, and
+// marks r when it is one of a recovering replica's probes. Without a
+// breaker every request is admitted.
+func (p *Policy) admit(r *http.Request, addr string) bool {
+	g := p.gates.Gate(addr)
+	if g == nil {
+		return true
+	}
+	ok, probe := g.Admit()
+	if probe {
+		caddyhttp.SetVar(r.Context(), replicagate.ProbeVar, true)
+	}
+	return ok
+}
+
+// admitFrom returns the first replica from index i on (wrapping around)
+// that is available and admits r, or -1: a request that names no queue
+// may go to any replica.
+func admitFrom[M member](p *Policy, pool []M, r *http.Request, i int) int {
+	if i < 0 || p.gates == nil {
+		return i
+	}
+	for k := range pool {
+		j := (i + k) % len(pool)
+		addr := pool[j].String()
+		if pool[j].Available() && !p.gates.Refused(addr) && p.admit(r, addr) {
+			return j
+		}
+	}
+	return -1
+}
+
 // annotateBreakerOpen tells careq_problem that the queue's owner is
-// refused because its breaker is open.
-func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string) {
+// refused because its breaker is open, or, with probing, half-open with
+// its probes all in flight.
+func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string, probing bool) {
 	name := p.Breaker + "@" + addr
 	retry := 1
 	if g := p.gates.Gate(addr); g != nil {
-		_, retry = g.Refuse()
-		g.Rejected()
+		if !probing {
+			_, retry = g.Refuse()
+		}
+		g.Rejected(probing)
 	}
-	e := problem.New(http.StatusServiceUnavailable, problem.BreakerOpen,
-		"breaker "+name+" is open: the replica that owns this queue is failing and is not sent requests").
-		With("breaker", name).With("state", "open").
+	detail, state := "breaker "+name+" is open: the replica that owns this queue is failing and is not sent requests", "open"
+	if probing {
+		detail, state = "breaker "+name+" is probing the replica that owns this queue after failures; try again shortly", "half_open"
+	}
+	e := problem.New(http.StatusServiceUnavailable, problem.BreakerOpen, detail).
+		With("breaker", name).With("state", state).
 		WithHeader("Retry-After", strconv.Itoa(max(retry, 1)))
 	if reportable(queue) {
 		e = e.With("queue", queue)

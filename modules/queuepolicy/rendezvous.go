@@ -72,7 +72,10 @@ func outranks(s uint64, addr string, best uint64, bestAddr string) bool {
 //
 // place is a pure function of the replicas' identities and availability
 // and the queue: it allocates nothing and takes no lock.
-func place[M member](pool []M, queue string, fallback bool, gates *replicagate.Board) (int, outcome) {
+//
+// The replica at index skip (-1 for none) is treated as unavailable but
+// keeps its rank: with fallback, its queues go to the next replica.
+func place[M member](pool []M, queue string, fallback bool, gates *replicagate.Board, skip int) (int, outcome) {
 	owner, next := -1, -1
 	var ownerScore, nextScore uint64
 	var ownerAddr, nextAddr string
@@ -82,7 +85,7 @@ func place[M member](pool []M, queue string, fallback bool, gates *replicagate.B
 		if owner < 0 || outranks(s, addr, ownerScore, ownerAddr) {
 			owner, ownerScore, ownerAddr = i, s, addr
 		}
-		if (next < 0 || outranks(s, addr, nextScore, nextAddr)) && m.Available() && !gates.Refused(addr) {
+		if (next < 0 || outranks(s, addr, nextScore, nextAddr)) && i != skip && m.Available() && !gates.Refused(addr) {
 			next, nextScore, nextAddr = i, s, addr
 		}
 	}
