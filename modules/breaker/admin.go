@@ -18,7 +18,8 @@ func init() {
 //
 // A per-replica breaker appears as one breaker per replica, named
 // <name>@<host:port>; acting on such a name creates the replica's breaker
-// if no call has reached the replica yet.
+// if no call has reached the replica yet. The per-replica breaker's own
+// name stands for all its replicas' breakers.
 //
 //	GET  /careq/breakers                 every breaker, by name
 //	GET  /careq/breakers/<name>          one breaker

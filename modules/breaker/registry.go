@@ -105,11 +105,22 @@ func replicaNamed(name string) []*entry {
 	return out
 }
 
-// named returns the breakers called name, newest last.
+// named returns the breakers called name, newest last; for the name of a
+// per-replica breaker, the breakers of its replicas, by name.
 func named(name string) []*entry {
 	regMu.Lock()
 	defer regMu.Unlock()
-	return slices.Clone(registry[name])
+	if list := registry[name]; len(list) > 0 {
+		return slices.Clone(list)
+	}
+	var out []*entry
+	for _, p := range perReplica[name] {
+		for _, e := range *p.replicas.m.Load() {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return strings.Compare(a.name, b.name) })
+	return out
 }
 
 // all returns every breaker, sorted by name, newest last within a name.

@@ -62,8 +62,8 @@ func TestPerReplicaBreakers(t *testing.T) {
 	if st := named("per-rep@" + b)[0].state(); st != Closed {
 		t.Errorf("per-rep@%s is %v, want closed", b, st)
 	}
-	if len(named("per-rep")) != 0 {
-		t.Error("the per-replica breaker is listed as a route-wide one")
+	if list := named("per-rep"); len(list) != 2 || list[0].name != "per-rep@"+a || list[1].name != "per-rep@"+b {
+		t.Errorf("the per-replica breaker's name stands for %d breakers, want its two replicas'", len(list))
 	}
 	// A call that reached no replica is judged on none.
 	_ = h.ServeHTTP(httptest.NewRecorder(), replicaRequest(), status(503))
