@@ -30,8 +30,8 @@ type call struct {
 	header   time.Time   // when the status was written, with failure_latency
 	err      error       // what the next handler returned
 	returned bool        // the next handler returned (did not panic)
-	busy     bool        // the backend said it is busy: a 429, or a failure status with Retry-After
-	r        *http.Request
+	busy     bool             // the backend said it is busy: a 429, or a failure status with Retry-After
+	r        *http.Request    // the request, for judging a per-replica call on its upstream's breaker
 	body     *clientbody.Body // the guarded request body, nil without careq_upload
 }
 
