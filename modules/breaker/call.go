@@ -21,15 +21,15 @@ var now = time.Now
 type call struct {
 	caddyhttp.ResponseWriterWrapper
 	h        *Handler
-	done     func(error) // reports the outcome when the call was admitted with admitLater
-	settled  bool        // the outcome is known and the in-flight slot freed
-	outcome  error       // once settled
-	tunnel   bool        // an extended CONNECT: a 2xx starts a tunnel
-	status   int         // first final status written (or 101), 0 before
-	start    time.Time   // when the call was let through, with failure_latency
-	header   time.Time   // when the status was written, with failure_latency
-	err      error       // what the next handler returned
-	returned bool        // the next handler returned (did not panic)
+	done     func(error)      // reports the outcome when the call was admitted with admitLater
+	settled  bool             // the outcome is known and the in-flight slot freed
+	outcome  error            // once settled
+	tunnel   bool             // an extended CONNECT: a 2xx starts a tunnel
+	status   int              // first final status written (or 101), 0 before
+	start    time.Time        // when the call was let through, with failure_latency
+	header   time.Time        // when the status was written, with failure_latency
+	err      error            // what the next handler returned
+	returned bool             // the next handler returned (did not panic)
 	busy     bool             // the backend said it is busy: a 429, or a failure status with Retry-After
 	r        *http.Request    // the request, for judging a per-replica call on its upstream's breaker
 	body     *clientbody.Body // the guarded request body, nil without careq_upload
