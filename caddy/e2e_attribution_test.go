@@ -12,8 +12,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -219,4 +221,56 @@ func TestAttributionE2EUploadBounds(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	attrAssertNothingAgainstBackend(t, g, url, writer)
+}
+
+// TestAttributionE2EBusyIsNotBroken: a backend's 429 and its 503 with
+// Retry-After pass through untouched and do not open the breaker; its 503
+// without Retry-After does; with count_busy the busy answers count too.
+func TestAttributionE2EBusyIsNotBroken(t *testing.T) {
+	var hits atomic.Int64
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		switch r.Header.Get("X-Answer") {
+		case "busy":
+			w.Header().Set("Retry-After", "2")
+			http.Error(w, "queue store busy", http.StatusServiceUnavailable)
+		case "throttled":
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case "broken":
+			http.Error(w, "queue store down", http.StatusServiceUnavailable)
+		default:
+			_, _ = io.WriteString(w, `{"ticket":"A-017"}`)
+		}
+	}))
+	t.Cleanup(backend.Close)
+	dial := strings.TrimPrefix(backend.URL, "http://")
+	plain, counted := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	g := startGateway(t, "{\n\tauto_https off\n}\n"+
+		brkSite(plain, "busy", dial, "\t\tconsecutive_failures 3")+
+		brkSite(counted, "busy-counted", dial, "\t\tconsecutive_failures 3\n\t\tcount_busy"), plain, counted)
+	send := func(addr, answer string) (*http.Response, []byte) {
+		return get(t, "http://"+addr+"/api/v1/queues/cardiology/tickets", "X-Answer", answer)
+	}
+	for _, answer := range []string{"busy", "throttled"} {
+		for i := 0; i < 5; i++ {
+			resp, body := send(plain, answer)
+			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") == "application/problem+json" ||
+				(resp.StatusCode != 503 && resp.StatusCode != 429) {
+				t.Fatalf("backend %s answer: %d %v %s, want it passed through with its Retry-After", answer, resp.StatusCode, resp.Header, body)
+			}
+		}
+	}
+	if b := attrBreakers(t, g, "busy")["busy"]; b["state"] != "closed" {
+		t.Errorf("after ten busy answers the breaker is %v, want closed: busy is not broken", b["state"])
+	}
+	for i := 0; i < 3; i++ {
+		send(plain, "broken")
+	}
+	brkAssertOpen(t, "http://"+plain+"/api/v1/queues/cardiology/tickets", "busy", hits.Load)
+
+	for i := 0; i < 3; i++ {
+		send(counted, "busy")
+	}
+	brkAssertOpen(t, "http://"+counted+"/api/v1/queues/cardiology/tickets", "busy-counted", hits.Load)
 }
