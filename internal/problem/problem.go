@@ -33,6 +33,8 @@ const (
 	RouteNotFound        Cause = "route-not-found"
 	MethodNotAllowed     Cause = "method-not-allowed"
 	RequestTooLarge      Cause = "request-too-large"
+	MalformedBody        Cause = "malformed-body"
+	RequestTimeout       Cause = "request-timeout"
 	RateLimited          Cause = "rate-limited"
 	ConcurrencyCapped    Cause = "concurrency-capped"
 	ClientClosedRequest  Cause = "client-closed-request"
@@ -145,6 +147,8 @@ var titles = map[Cause]string{
 	RouteNotFound:        "No route for this path",
 	MethodNotAllowed:     "Method not allowed on this route",
 	RequestTooLarge:      "Request body too large",
+	MalformedBody:        "Malformed request body",
+	RequestTimeout:       "Request body too slow",
 	RateLimited:          "Rate limit exceeded",
 	ConcurrencyCapped:    "Too many requests in flight or tunnels open",
 	ClientClosedRequest:  "Client closed the request",
@@ -209,6 +213,8 @@ func causeOf(status int, err error) Cause {
 		return MethodNotAllowed
 	case http.StatusRequestEntityTooLarge:
 		return RequestTooLarge
+	case http.StatusRequestTimeout:
+		return RequestTimeout
 	case http.StatusTooManyRequests:
 		return RateLimited
 	case 499:
@@ -286,6 +292,10 @@ func defaultDetail(c Cause) string {
 		return "the gateway could not parse the request safely"
 	case RequestTooLarge:
 		return "the request body exceeds the route's limit"
+	case MalformedBody:
+		return "the request body's framing is invalid (such as a bad chunk size)"
+	case RequestTimeout:
+		return "the request body did not arrive within the route's limit"
 	}
 	return "the gateway could not serve the request"
 }

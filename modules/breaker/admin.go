@@ -16,6 +16,11 @@ func init() {
 // Admin serves the breakers on Caddy's admin API. Caddy mounts every
 // admin.api module by itself; it needs no config.
 //
+// A per-replica breaker appears as one breaker per replica, named
+// <name>@<host:port>; acting on such a name creates the replica's breaker
+// if no call has reached the replica yet. The per-replica breaker's own
+// name stands for all its replicas' breakers.
+//
 //	GET  /careq/breakers                 every breaker, by name
 //	GET  /careq/breakers/<name>          one breaker
 //	POST /careq/breakers/<name>/open     hold it open: 503 breaker-open, forced=true
@@ -77,6 +82,7 @@ type settingsJSON struct {
 	FailureStatus       []int   `json:"failure_status"`
 	FailureLatency      string  `json:"failure_latency,omitempty"`
 	MaxConcurrent       int64   `json:"max_concurrent,omitempty"`
+	CountBusy           bool    `json:"count_busy,omitempty"`
 }
 
 func snap(e *entry) snapshot {
@@ -104,6 +110,7 @@ func snap(e *entry) snapshot {
 			HalfOpenRequests:    e.set.halfOpenRequests,
 			FailureStatus:       e.set.failureStatus,
 			MaxConcurrent:       e.set.maxConcurrent,
+			CountBusy:           e.set.countBusy,
 		},
 	}
 	if e.set.failureLatency > 0 {
@@ -125,6 +132,11 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	name, action, _ := strings.Cut(rest, "/")
 	list := named(name)
+	if len(list) == 0 && action != "" && r.Method == http.MethodPost {
+		// A replica not sent any traffic yet has no breaker: an operator
+		// may still hold it open before it is.
+		list = replicaNamed(name)
+	}
 	if len(list) == 0 {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no breaker named %q", name)}
 	}

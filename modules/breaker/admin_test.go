@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/careq/gateway/internal/replicagate"
 )
 
 // adminDo runs one admin request and returns the status and the decoded
@@ -120,4 +122,33 @@ func FuzzAdminPath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAdminPerReplica: an operator lists and forces each replica's
+// breaker, even one that no call has reached yet.
+func TestAdminPerReplica(t *testing.T) {
+	provision(t, &Handler{Name: "admin-rep", PerReplica: true})
+	const addr = "10.2.0.1:80"
+	if code, _ := adminDo(t, http.MethodGet, "/careq/breakers/admin-rep@"+addr); code != 404 {
+		t.Errorf("GET of a replica never reached: %d, want 404", code)
+	}
+	code, list := adminDo(t, http.MethodPost, "/careq/breakers/admin-rep@"+addr+"/open")
+	if code != 200 || len(list) != 1 || list[0].Name != "admin-rep@"+addr || list[0].State != "open" || list[0].Forced != "open" {
+		t.Fatalf("POST open: %d %+v", code, list)
+	}
+	if refused, retry := replicagate.For("admin-rep").Gate(addr).Refuse(); !refused || retry != 10 {
+		t.Errorf("the forced-open replica's gate: refused=%v retry=%d, want refused, 10", refused, retry)
+	}
+	if code, list := adminDo(t, http.MethodGet, "/careq/breakers/admin-rep"); code != 200 || len(list) != 1 {
+		t.Errorf("GET of the per-replica name: %d %+v, want its one replica", code, list)
+	}
+	if code, _ := adminDo(t, http.MethodPost, "/careq/breakers/nothing@"+addr+"/open"); code != 404 {
+		t.Errorf("POST for a replica of no per-replica breaker: %d, want 404", code)
+	}
+	if code, _ := adminDo(t, http.MethodPost, "/careq/breakers/admin-rep/release"); code != 200 {
+		t.Errorf("release of every replica: %d", code)
+	}
+	if replicagate.For("admin-rep").Refused(addr) {
+		t.Error("still refused after the release")
+	}
 }

@@ -42,9 +42,9 @@ var defaultFailureStatus = []int{500, 502, 503, 504}
 //
 // | Outcome    | Calls |
 // |------------|-------|
-// | failure    | reverse_proxy errors with 502 (unreachable, bad response) or 504 (timeout); a response whose status is in failure_status; a response slower than failure_latency (to its header) |
+// | failure    | reverse_proxy errors with 502 (unreachable, bad response) or 504 (timeout); a response whose status is in failure_status; a response slower than failure_latency (from the end of the request body to the response header) |
 // | success    | any other response, 4xx included; a WebSocket upgrade as soon as its 101 is written |
-// | not judged | the client hung up (canceled request, 499); another error raised inside the route; a panic |
+// | not judged | the client hung up (canceled request, 499); the client's request body was malformed, too slow or too large (careq_upload); the backend said it is busy (429, or a failure_status answer with Retry-After) unless count_busy; another error raised inside the route; a panic |
 //
 // Closed, the breaker opens when consecutive_failures calls in a row
 // failed, or when failure_ratio of the calls judged in the rolling window
@@ -102,6 +102,22 @@ type Handler struct {
 	// it requests are answered 503 overloaded at once, never queued.
 	// Default: 0 (no cap).
 	MaxConcurrent int `json:"max_concurrent,omitempty"`
+
+	// PerReplica keeps a breaker for each upstream (replica) the calls go
+	// to, named <name>@<host:port>, instead of one for the route: a
+	// failing replica opens its own breaker only. The breaker does not
+	// refuse calls itself; a careq_queue selection policy naming this
+	// breaker (`breaker <name>`) keeps requests off a replica whose
+	// breaker is open. At most 64 replicas get a breaker of their own;
+	// the rest share <name>@other. max_concurrent still caps the route.
+	// Default: false (one breaker for the route).
+	PerReplica bool `json:"per_replica,omitempty"`
+
+	// CountBusy counts a backend saying it is busy as a failure: a 429,
+	// or a failure_status answer that carries Retry-After (a 503 with
+	// Retry-After, typically). By default such a capacity refusal does
+	// not count either way. Default: false.
+	CountBusy bool `json:"count_busy,omitempty"`
 
 	entry    *entry        // the breaker, shared through the pool
 	poolKey  string        // entry's key in the pool until Cleanup
@@ -163,6 +179,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		maxConcurrent:       int64(max(h.MaxConcurrent, 0)),
 		failureStatus:       slices.Sorted(slices.Values(h.FailureStatus)),
 		failureLatency:      h.latency,
+		countBusy:           h.CountBusy,
+		perReplica:          h.PerReplica,
 	}
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {

@@ -33,6 +33,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		failure_status       <code...>
 //		failure_latency      <duration>
 //		max_concurrent       <n>
+//		per_replica
+//		count_busy
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -60,6 +62,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = cfgparse.Duration(d, &h.OpenFor, false)
 		case "failure_latency":
 			err = cfgparse.Duration(d, &h.FailureLatency, false)
+		case "per_replica", "count_busy":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			flag := &h.PerReplica
+			if d.Val() == "count_busy" {
+				flag = &h.CountBusy
+			}
+			if *flag {
+				return d.Errf("%s already specified", d.Val())
+			}
+			*flag = true
 		case "failure_ratio":
 			if h.FailureRatio != 0 {
 				return d.Err("failure_ratio already specified")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/careq/gateway/internal/clientbody"
 	edge "github.com/careq/gateway/internal/problem"
 )
 
@@ -20,15 +21,18 @@ var now = time.Now
 type call struct {
 	caddyhttp.ResponseWriterWrapper
 	h        *Handler
-	done     func(error) // reports the outcome when the call was admitted with admitLater
-	settled  bool        // the outcome is known and the in-flight slot freed
-	outcome  error       // once settled
-	tunnel   bool        // an extended CONNECT: a 2xx starts a tunnel
-	status   int         // first final status written (or 101), 0 before
-	start    time.Time   // when the call was let through, with failure_latency
-	header   time.Time   // when the status was written, with failure_latency
-	err      error       // what the next handler returned
-	returned bool        // the next handler returned (did not panic)
+	done     func(error)      // reports the outcome when the call was admitted with admitLater
+	settled  bool             // the outcome is known and the in-flight slot freed
+	outcome  error            // once settled
+	tunnel   bool             // an extended CONNECT: a 2xx starts a tunnel
+	status   int              // first final status written (or 101), 0 before
+	start    time.Time        // when the call was let through, with failure_latency
+	header   time.Time        // when the status was written, with failure_latency
+	err      error            // what the next handler returned
+	returned bool             // the next handler returned (did not panic)
+	busy     bool             // the backend said it is busy: a 429, or a failure status with Retry-After
+	r        *http.Request    // the request, for judging a per-replica call on its upstream's breaker
+	body     *clientbody.Body // the guarded request body, nil without careq_upload
 }
 
 var calls = sync.Pool{New: func() any { return new(call) }}
@@ -36,7 +40,8 @@ var calls = sync.Pool{New: func() any { return new(call) }}
 func newCall(w http.ResponseWriter, r *http.Request, h *Handler, done func(error)) *call {
 	c := calls.Get().(*call)
 	c.ResponseWriter = w
-	c.h, c.done = h, done
+	c.h, c.done, c.r = h, done, r
+	c.body = clientbody.Of(r)
 	c.tunnel = r.Method == http.MethodConnect
 	if h.latency > 0 {
 		c.start = now()
@@ -52,6 +57,9 @@ func (c *call) WriteHeader(code int) {
 		c.status = code
 		if c.h.latency > 0 {
 			c.header = now()
+		}
+		if code == http.StatusTooManyRequests || (c.h.failing(code) && c.Header().Get("Retry-After") != "") {
+			c.busy = true
 		}
 		if code == http.StatusSwitchingProtocols || (c.tunnel && code < 300) {
 			c.settle(c.h.slow(c))
@@ -81,6 +89,9 @@ func (c *call) settle(outcome error) {
 	if c.done != nil {
 		c.done(outcome)
 	}
+	if rs := c.h.entry.replicas; rs != nil {
+		rs.report(c.r, outcome)
+	}
 	c.h.entry.release()
 }
 
@@ -103,6 +114,9 @@ func (h *Handler) judge(c *call, r *http.Request) error {
 	if !c.returned || r.Context().Err() != nil {
 		return errExcluded // a panic is the gateway's; a hang-up the client's
 	}
+	if c.body.Fault() != clientbody.None {
+		return errExcluded // the client's body: malformed, too slow, too large, cut short
+	}
 	if c.err != nil {
 		switch status, _ := edge.CauseOf(c.err); status {
 		case http.StatusBadGateway, http.StatusGatewayTimeout:
@@ -113,6 +127,10 @@ func (h *Handler) judge(c *call, r *http.Request) error {
 	switch {
 	case c.status == 499:
 		return errExcluded // reverse_proxy's record of a client hang-up
+	case c.busy && h.CountBusy:
+		return errFailure
+	case c.busy:
+		return errExcluded // "busy" is not "broken" (issue #10)
 	case h.failing(c.status):
 		return errFailure
 	}
@@ -129,7 +147,13 @@ func (h *Handler) slow(c *call) error {
 	if at.IsZero() {
 		at = now()
 	}
-	if at.Sub(c.start) > h.latency {
+	// The backend is timed from the end of the request body: the time a
+	// client takes to upload is not the backend's (issue #10).
+	start := c.start
+	if end := c.body.Ended(); end.After(start) {
+		start = end
+	}
+	if at.Sub(start) > h.latency {
 		return errFailure
 	}
 	return nil

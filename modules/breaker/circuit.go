@@ -68,6 +68,8 @@ type settings struct {
 	// fresh breaker on reload.
 	failureStatus  []int
 	failureLatency time.Duration
+	countBusy      bool
+	perReplica     bool
 }
 
 // trips says why counts open the breaker, or "" if they don't. The ratio
@@ -110,6 +112,7 @@ type circuit struct {
 	mode      atomic.Int32            // a mode
 	openUntil atomic.Int64            // unix nanoseconds when the open state ends
 	inFlight  atomic.Int64            // admitted calls not yet settled
+	probing   atomic.Int64            // per replica: probes sent while recovering, not yet judged
 	opMu      sync.Mutex              // serialises operator actions
 }
 
@@ -158,10 +161,13 @@ func (c *circuit) changed(m *machine, from, to State) {
 	if c.m.Load() != m || mode(c.mode.Load()) != automatic {
 		return // a replaced machine, or one an operator overrides
 	}
-	if to == Open {
+	switch to {
+	case Open:
 		// Taken after gobreaker's own clock reading, so it is never
 		// earlier than the moment gobreaker lets the first probe in.
 		c.openUntil.Store(time.Now().Add(c.set.openFor).UnixNano())
+	case Closed:
+		c.openUntil.Store(0) // a per-replica gate stops counting probes
 	}
 	ch := change{from: from, to: to}
 	switch {

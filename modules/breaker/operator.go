@@ -36,6 +36,7 @@ func (c *circuit) setMode(to mode) change {
 	// The fresh machine first: a call admitted in between meets a closed
 	// breaker with empty counts, never a stale open one.
 	c.m.Store(c.newMachine())
+	c.openUntil.Store(0)
 	c.mode.Store(int32(to))
 	ch := change{from: from, to: c.state()}
 	switch to {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -24,13 +25,17 @@ var circuits = caddy.NewUsagePool()
 var (
 	regMu    sync.Mutex
 	registry = map[string][]*entry{}
+	// perReplica lists the per-replica breakers by name; the registry
+	// lists their replicas' breakers (<name>@<host:port>) instead.
+	perReplica = map[string][]*entry{}
 )
 
 // entry is a circuit as the pool and the registry hold it.
 type entry struct {
 	*circuit
-	key    string
-	logger atomic.Pointer[zap.Logger] // of the config that provisioned it last
+	key      string
+	logger   atomic.Pointer[zap.Logger] // of the config that provisioned it last
+	replicas *replicaSet                // per replica: a breaker for each upstream; nil otherwise
 }
 
 // poolKey identifies a breaker by its name and every setting.
@@ -48,7 +53,12 @@ func loadEntry(name string, s settings) (*entry, error) {
 		e := &entry{key: key}
 		e.circuit = newCircuit(name, s, e.report)
 		regMu.Lock()
-		registry[name] = append(registry[name], e)
+		if s.perReplica {
+			e.replicas = newReplicaSet(e)
+			perReplica[name] = append(perReplica[name], e)
+		} else {
+			registry[name] = append(registry[name], e)
+		}
 		regMu.Unlock()
 		return e, nil
 	})
@@ -60,22 +70,57 @@ func loadEntry(name string, s settings) (*entry, error) {
 
 // Destruct unregisters the breaker once no config uses it.
 func (e *entry) Destruct() error {
+	reg := registry
+	if e.replicas != nil {
+		e.replicas.destruct()
+		reg = perReplica
+	}
 	regMu.Lock()
 	defer regMu.Unlock()
-	list := slices.DeleteFunc(registry[e.name], func(x *entry) bool { return x == e })
+	list := slices.DeleteFunc(reg[e.name], func(x *entry) bool { return x == e })
 	if len(list) == 0 {
-		delete(registry, e.name)
+		delete(reg, e.name)
 	} else {
-		registry[e.name] = list
+		reg[e.name] = list
 	}
 	return nil
 }
 
-// named returns the breakers called name, newest last.
+// replicaNamed returns the breaker of the replica a name such as
+// queues@127.0.0.1:9101 stands for, creating it if its per-replica breaker
+// exists (so an operator can hold a replica open before it is sent any
+// traffic), or nil.
+func replicaNamed(name string) []*entry {
+	at := strings.LastIndexByte(name, '@')
+	if at < 0 {
+		return nil
+	}
+	regMu.Lock()
+	parents := slices.Clone(perReplica[name[:at]])
+	regMu.Unlock()
+	var out []*entry
+	for _, p := range parents {
+		out = append(out, p.replicas.get(name[at+1:]))
+	}
+	return out
+}
+
+// named returns the breakers called name, newest last; for the name of a
+// per-replica breaker, the breakers of its replicas, by name.
 func named(name string) []*entry {
 	regMu.Lock()
 	defer regMu.Unlock()
-	return slices.Clone(registry[name])
+	if list := registry[name]; len(list) > 0 {
+		return slices.Clone(list)
+	}
+	var out []*entry
+	for _, p := range perReplica[name] {
+		for _, e := range *p.replicas.m.Load() {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return strings.Compare(a.name, b.name) })
+	return out
 }
 
 // all returns every breaker, sorted by name, newest last within a name.

@@ -12,6 +12,13 @@ import (
 // ServeHTTP admits the request or answers 503 at once, and judges the
 // call that it lets through.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.entry.replicas != nil {
+		// Per replica: the replica is known only once reverse_proxy has
+		// picked it, so the call is judged on that replica's breaker when
+		// it ends (careq_queue keeps calls off an open one).
+		err, _ := h.serve(w, r, next, nil)
+		return err
+	}
 	c := h.entry.circuit
 	if r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "" {
 		// Judged at the switch, before the tunnel ends.

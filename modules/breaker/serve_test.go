@@ -35,7 +35,12 @@ func TestWhatCounts(t *testing.T) {
 		{"nothing written", func(http.ResponseWriter, *http.Request) error { return nil }, false, "success"},
 		{"backend 404", status(404).ServeHTTP, false, "success"},
 		{"backend 409", status(409).ServeHTTP, false, "success"},
-		{"backend 429", status(429).ServeHTTP, false, "success"},
+		{"backend 429 (busy)", status(429).ServeHTTP, false, "excluded"},
+		{"backend 503 with Retry-After (busy)", func(w http.ResponseWriter, _ *http.Request) error {
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(503)
+			return nil
+		}, false, "excluded"},
 		{"backend 501 (not listed)", status(501).ServeHTTP, false, "success"},
 		{"backend 500", status(500).ServeHTTP, false, "failure"},
 		{"backend 503", status(503).ServeHTTP, false, "failure"},

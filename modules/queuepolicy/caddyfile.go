@@ -3,6 +3,8 @@ package queuepolicy
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/careq/gateway/internal/cfgparse"
 )
 
 // UnmarshalCaddyfile sets up the policy from the tokens of reverse_proxy's
@@ -10,6 +12,7 @@ import (
 //
 //	lb_policy careq_queue <key> [strict|fallback] {
 //		retry_after <duration>
+//		breaker     <name>
 //	}
 //
 // <key> is a placeholder template that renders the queue id, such as
@@ -54,6 +57,10 @@ func (p *Policy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			p.RetryAfter = caddy.Duration(dur)
+		case "breaker":
+			if err := cfgparse.Arg(d, &p.Breaker); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unrecognized subdirective '%s'", d.Val())
 		}

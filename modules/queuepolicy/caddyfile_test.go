@@ -42,6 +42,21 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			}`,
 			want: &Policy{Key: "{re.q.1}", RetryAfter: caddy.Duration(24 * time.Hour)},
 		},
+		{
+			name: "breaker",
+			input: `careq_queue {re.q.1} strict {
+				breaker queues
+			}`,
+			want: &Policy{Key: "{re.q.1}", Mode: modeStrict, Breaker: "queues"},
+		},
+		{
+			name: "breaker twice",
+			input: `careq_queue {re.q.1} {
+				breaker a
+				breaker b
+			}`,
+			wantErr: "breaker already specified",
+		},
 		{name: "no key", input: `careq_queue`, wantErr: "wrong argument count"},
 		{name: "key without placeholder", input: `careq_queue queue`, wantErr: "invalid key 'queue'"},
 		{name: "unknown mode", input: `careq_queue {re.q.1} sticky`, wantErr: "invalid mode 'sticky': expected strict or fallback"},
@@ -103,7 +118,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			if err != nil {
 				t.Fatalf("UnmarshalCaddyfile(%q) = %v", tt.input, err)
 			}
-			if got.Key != tt.want.Key || got.Mode != tt.want.Mode || got.RetryAfter != tt.want.RetryAfter {
+			if got.Key != tt.want.Key || got.Mode != tt.want.Mode || got.RetryAfter != tt.want.RetryAfter || got.Breaker != tt.want.Breaker {
 				t.Errorf("UnmarshalCaddyfile(%q) = {%q %q %v}, want {%q %q %v}", tt.input,
 					got.Key, got.Mode, time.Duration(got.RetryAfter), tt.want.Key, tt.want.Mode, time.Duration(tt.want.RetryAfter))
 			}

@@ -18,13 +18,14 @@ var selections = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Subsystem: metricsSubsystem,
 	Name:      "selections_total",
 	Help: "Upstream selections by the careq_queue policy: owner (the queue's owner), fallback " +
-		"(the next replica, owner unavailable), spread (no queue id), unavailable (no upstream chosen).",
+		"(the next replica, owner unavailable), spread (no queue id), breaker_open (strict: the owner's breaker is open), " +
+		"unavailable (no upstream chosen otherwise).",
 }, []string{"result"})
 
 // counters holds the label children one policy increments, resolved once
 // at Provision so a selection only does an atomic add.
 type counters struct {
-	owner, fallback, spread, unavailable prometheus.Counter
+	owner, fallback, spread, unavailable, breakerOpen prometheus.Counter
 }
 
 // registerMetrics registers the collector in reg and resolves the children.
@@ -37,5 +38,6 @@ func registerMetrics(reg prometheus.Registerer) (counters, error) {
 		fallback:    selections.WithLabelValues("fallback"),
 		spread:      selections.WithLabelValues("spread"),
 		unavailable: selections.WithLabelValues("unavailable"),
+		breakerOpen: selections.WithLabelValues("breaker_open"),
 	}, nil
 }

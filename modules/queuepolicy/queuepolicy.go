@@ -6,16 +6,19 @@ package queuepolicy
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 
 	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/replicagate"
 )
 
 const moduleName = "careq_queue"
@@ -31,6 +34,9 @@ const (
 // active health check interval of a typical setup, after which the owner
 // is either back or the operator has had to act.
 const defaultRetryAfter = 5 * time.Second
+
+// validBreaker is careq_breaker's rule for names.
+var validBreaker = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`)
 
 // maxReportedQueue bounds the queue id echoed in a problem document.
 const maxReportedQueue = 64
@@ -82,14 +88,24 @@ type Policy struct {
 	// health check's interval. Default: 5s.
 	RetryAfter caddy.Duration `json:"retry_after,omitempty"`
 
-	fallback   bool          // Mode is fallback
-	single     string        // the placeholder Key consists of, or "" when Key is a template
-	segment    int           // N when Key is {http.request.uri.path.N}, else -1 (set in Provision)
-	retryAfter string        // Retry-After value in whole seconds
-	robin      atomic.Uint64 // turn counter for requests that name no queue
-	count      counters      // metric children
-	logger     *zap.Logger   // the module's logger
-	warned     atomic.Bool   // the first request without a queue id was logged
+	// Breaker names a careq_breaker with per_replica set in front of this
+	// reverse_proxy. A replica whose breaker is open is unavailable: in
+	// strict mode its queues are answered 503 breaker-open with
+	// Retry-After (the seconds until the breaker lets requests through
+	// again), in fallback mode they move to the next replica in their
+	// rendezvous order; requests that name no queue avoid it. Queues of
+	// other replicas are not affected. Default: none.
+	Breaker string `json:"breaker,omitempty"`
+
+	fallback   bool               // Mode is fallback
+	gates      *replicagate.Board // the replicas' breakers, nil without Breaker
+	single     string             // the placeholder Key consists of, or "" when Key is a template
+	segment    int                // N when Key is {http.request.uri.path.N}, else -1 (set in Provision)
+	retryAfter string             // Retry-After value in whole seconds
+	robin      atomic.Uint64      // turn counter for requests that name no queue
+	count      counters           // metric children
+	logger     *zap.Logger        // the module's logger
+	warned     atomic.Bool        // the first request without a queue id was logged
 }
 
 // CaddyModule returns the Caddy module information.
@@ -109,6 +125,9 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 		p.RetryAfter = caddy.Duration(defaultRetryAfter)
 	}
 	p.fallback = p.Mode == modeFallback
+	if p.Breaker != "" {
+		p.gates = replicagate.For(p.Breaker)
+	}
 	p.single = singlePlaceholder(p.Key)
 	p.segment = segmentIndex(p.single)
 	p.retryAfter = strconv.FormatInt(ceilSeconds(time.Duration(p.RetryAfter)), 10)
@@ -128,6 +147,9 @@ func (p *Policy) Validate() error {
 	}
 	if p.Mode != modeStrict && p.Mode != modeFallback {
 		return fmt.Errorf("mode must be %s or %s, not %q", modeStrict, modeFallback, p.Mode)
+	}
+	if p.Breaker != "" && !validBreaker.MatchString(p.Breaker) {
+		return fmt.Errorf("breaker must name a careq_breaker: 1 to 64 of a-z A-Z 0-9 _ . -, not %q", p.Breaker)
 	}
 	if p.RetryAfter <= 0 {
 		return fmt.Errorf("retry_after must be a positive duration, not %s", time.Duration(p.RetryAfter))
@@ -157,7 +179,8 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 			p.logger.Warn("a request named no queue: the key rendered empty, so requests like it are spread over all upstreams",
 				zap.String("key", p.Key))
 		}
-		i := spread(pool, &p.robin)
+		i := spread(pool, &p.robin, p.gates)
+		i = admitFrom(p, pool, r, i)
 		if i >= 0 {
 			p.count.spread.Inc()
 		} else {
@@ -165,8 +188,23 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 		}
 		return i
 	}
-	i, how := place(pool, queue, p.fallback)
+	i, how := place(pool, queue, p.fallback, p.gates, -1)
+	if (how == owned || how == fellBack) && !p.admit(r, pool[i].String()) {
+		// The replica is recovering and its probes are all in flight;
+		// with fallback the queue goes to the next replica meanwhile.
+		if j, again := place(pool, queue, true, p.gates, i); p.fallback && again == fellBack && p.admit(r, pool[j].String()) {
+			p.count.fallback.Inc()
+			return j
+		}
+		p.annotateBreakerOpen(r, queue, pool[i].String(), true)
+		p.count.breakerOpen.Inc()
+		return -1
+	}
 	switch how {
+	case ownerBreakerOpen:
+		p.annotateBreakerOpen(r, queue, pool[i].String(), false)
+		p.count.breakerOpen.Inc()
+		return -1
 	case owned:
 		p.count.owner.Inc()
 		return i
@@ -206,6 +244,63 @@ func (p *Policy) annotateOwnerDown(r *http.Request, queue string) {
 	e := problem.New(http.StatusServiceUnavailable, problem.QueueOwnerDown,
 		"the replica that owns this queue is down or at its request limit, and no other replica may serve it").
 		WithHeader("Retry-After", p.retryAfter)
+	if reportable(queue) {
+		e = e.With("queue", queue)
+	}
+	problem.Annotate(r, e)
+}
+
+// admit takes a place on the breaker of the replica at addr for r, and
+// marks r when it is one of a recovering replica's probes. Without a
+// breaker every request is admitted.
+func (p *Policy) admit(r *http.Request, addr string) bool {
+	g := p.gates.Gate(addr)
+	if g == nil {
+		return true
+	}
+	ok, probe := g.Admit()
+	if probe {
+		caddyhttp.SetVar(r.Context(), replicagate.ProbeVar, true)
+	}
+	return ok
+}
+
+// admitFrom returns the first replica from index i on (wrapping around)
+// that is available and admits r, or -1: a request that names no queue
+// may go to any replica.
+func admitFrom[M member](p *Policy, pool []M, r *http.Request, i int) int {
+	if i < 0 || p.gates == nil {
+		return i
+	}
+	for k := range pool {
+		j := (i + k) % len(pool)
+		addr := pool[j].String()
+		if pool[j].Available() && !p.gates.Refused(addr) && p.admit(r, addr) {
+			return j
+		}
+	}
+	return -1
+}
+
+// annotateBreakerOpen tells careq_problem that the queue's owner is
+// refused because its breaker is open, or, with probing, half-open with
+// its probes all in flight.
+func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string, probing bool) {
+	name := p.Breaker + "@" + addr
+	retry := 1
+	if g := p.gates.Gate(addr); g != nil {
+		if !probing {
+			_, retry = g.Refuse()
+		}
+		g.Rejected(probing)
+	}
+	detail, state := "breaker "+name+" is open: the replica that owns this queue is failing and is not sent requests", "open"
+	if probing {
+		detail, state = "breaker "+name+" is probing the replica that owns this queue after failures; try again shortly", "half_open"
+	}
+	e := problem.New(http.StatusServiceUnavailable, problem.BreakerOpen, detail).
+		With("breaker", name).With("state", state).
+		WithHeader("Retry-After", strconv.Itoa(max(retry, 1)))
 	if reportable(queue) {
 		e = e.With("queue", queue)
 	}

@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/careq/gateway/internal/replicagate"
 )
 
 // member is a replica a queue can be assigned to: *reverseproxy.Upstream in
@@ -26,6 +28,9 @@ const (
 	// ownerDown: the owner is unavailable and strict mode forbids any
 	// other replica to take the request.
 	ownerDown
+	// ownerBreakerOpen: as ownerDown, the owner being unavailable because
+	// its breaker is open (the owner's index is returned).
+	ownerBreakerOpen
 	// noneAvailable: no replica is available at all (or there are none).
 	noneAvailable
 )
@@ -61,9 +66,16 @@ func outranks(s uint64, addr string, best uint64, bestAddr string) bool {
 // in the queue's rendezvous order); otherwise place returns -1 and
 // ownerDown. It returns -1 and noneAvailable when no replica is available.
 //
+// A replica whose breaker on gates is open counts as unavailable; when
+// that is why strict mode refuses, place returns the owner's index and
+// ownerBreakerOpen (gates may be nil).
+//
 // place is a pure function of the replicas' identities and availability
 // and the queue: it allocates nothing and takes no lock.
-func place[M member](pool []M, queue string, fallback bool) (int, outcome) {
+//
+// The replica at index skip (-1 for none) is treated as unavailable but
+// keeps its rank: with fallback, its queues go to the next replica.
+func place[M member](pool []M, queue string, fallback bool, gates *replicagate.Board, skip int) (int, outcome) {
 	owner, next := -1, -1
 	var ownerScore, nextScore uint64
 	var ownerAddr, nextAddr string
@@ -73,17 +85,19 @@ func place[M member](pool []M, queue string, fallback bool) (int, outcome) {
 		if owner < 0 || outranks(s, addr, ownerScore, ownerAddr) {
 			owner, ownerScore, ownerAddr = i, s, addr
 		}
-		if (next < 0 || outranks(s, addr, nextScore, nextAddr)) && m.Available() {
+		if (next < 0 || outranks(s, addr, nextScore, nextAddr)) && i != skip && m.Available() && !gates.Refused(addr) {
 			next, nextScore, nextAddr = i, s, addr
 		}
 	}
 	switch {
+	case next >= 0 && next == owner:
+		return owner, owned
+	case next >= 0 && fallback:
+		return next, fellBack
+	case owner >= 0 && pool[owner].Available() && gates.Refused(ownerAddr):
+		return owner, ownerBreakerOpen
 	case next < 0:
 		return -1, noneAvailable
-	case next == owner:
-		return owner, owned
-	case fallback:
-		return next, fellBack
 	}
 	return -1, ownerDown
 }
@@ -92,10 +106,11 @@ func place[M member](pool []M, queue string, fallback bool) (int, outcome) {
 // names no queue, taking the available replicas in turn: with k available,
 // any k consecutive calls land on k different replicas. It returns -1 when
 // none is available. counter is shared by concurrent callers.
-func spread[M member](pool []M, counter *atomic.Uint64) int {
+func spread[M member](pool []M, counter *atomic.Uint64, gates *replicagate.Board) int {
+	usable := func(m M) bool { return m.Available() && !gates.Refused(m.String()) }
 	k := 0
 	for _, m := range pool {
-		if m.Available() {
+		if usable(m) {
 			k++
 		}
 	}
@@ -104,7 +119,7 @@ func spread[M member](pool []M, counter *atomic.Uint64) int {
 	}
 	nth := int(counter.Add(1) % uint64(k))
 	for i, m := range pool {
-		if !m.Available() {
+		if !usable(m) {
 			continue
 		}
 		if nth == 0 {
@@ -114,7 +129,7 @@ func spread[M member](pool []M, counter *atomic.Uint64) int {
 	}
 	// Availability changed between the two passes; take any available.
 	for i, m := range pool {
-		if m.Available() {
+		if usable(m) {
 			return i
 		}
 	}

@@ -42,7 +42,7 @@ func queueID(i int) string { return fmt.Sprintf("clinic-%03d-queue-%d", i/10, i%
 // ownerOf is place's owner address for queue over pool.
 func ownerOf(t testing.TB, pool []*node, queue string) string {
 	t.Helper()
-	i, how := place(pool, queue, false)
+	i, how := place(pool, queue, false, nil, -1)
 	if i < 0 {
 		t.Fatalf("place(%q) = %d, %v; want an owner", queue, i, how)
 	}
@@ -142,7 +142,7 @@ func TestPlaceFollowsRendezvousOrder(t *testing.T) {
 				}
 				queue := queueID(q)
 				order := ranking(pool, queue)
-				i, how := place(pool, queue, tt.fallback)
+				i, how := place(pool, queue, tt.fallback, nil, -1)
 				firstUp := slices.IndexFunc(order, func(n *node) bool { return !n.down })
 				var want *node
 				var wantHow outcome
@@ -176,7 +176,7 @@ func TestPlaceIgnoresListOrder(t *testing.T) {
 			pool[1].down = true // exercises the fallback order too
 			for q := range 1000 {
 				queue := queueID(q)
-				i, how := place(pool, queue, fallback)
+				i, how := place(pool, queue, fallback, nil, -1)
 				want := "none"
 				if i >= 0 {
 					want = pool[i].addr
@@ -184,7 +184,7 @@ func TestPlaceIgnoresListOrder(t *testing.T) {
 				for range 10 {
 					shuffled := slices.Clone(pool)
 					rng.Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
-					j, gotHow := place(shuffled, queue, fallback)
+					j, gotHow := place(shuffled, queue, fallback, nil, -1)
 					got := "none"
 					if j >= 0 {
 						got = shuffled[j].addr
@@ -290,7 +290,7 @@ func TestPlaceEdgeCases(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			i, how := place(tt.pool, "q", tt.fallback)
+			i, how := place(tt.pool, "q", tt.fallback, nil, -1)
 			if i != tt.want || how != tt.wantHow {
 				t.Errorf("place(%v, %q, %v) = %d, %v; want %d, %v", tt.pool, "q", tt.fallback, i, how, tt.want, tt.wantHow)
 			}
@@ -317,7 +317,7 @@ func TestSpreadTakesAvailableReplicasInTurn(t *testing.T) {
 			var counter atomic.Uint64
 			got := map[string]int{}
 			for range 3000 {
-				if i := spread(pool, &counter); i >= 0 {
+				if i := spread(pool, &counter, nil); i >= 0 {
 					got[pool[i].addr]++
 				} else {
 					got["none"]++
@@ -339,7 +339,7 @@ func TestSpreadIsEvenUnderConcurrency(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for range calls {
-				counts[w][spread(pool, &counter)]++
+				counts[w][spread(pool, &counter, nil)]++
 			}
 		})
 	}
@@ -367,7 +367,7 @@ func BenchmarkPlace(b *testing.B) {
 			pool := nodes(replicaAddrs(n)...)
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				if j, _ := place(pool, "clinic-017-queue-3", i&1 == 0); j < 0 {
+				if j, _ := place(pool, "clinic-017-queue-3", i&1 == 0, nil, -1); j < 0 {
 					b.Fatal("no owner")
 				}
 			}
@@ -385,7 +385,7 @@ func FuzzPlace(f *testing.F) {
 			n.down = down&(1<<i) != 0
 		}
 		order := ranking(pool, queue)
-		i, how := place(pool, queue, fallback)
+		i, how := place(pool, queue, fallback, nil, -1)
 		firstUp := slices.IndexFunc(order, func(n *node) bool { return !n.down })
 		switch {
 		case firstUp < 0:
@@ -407,7 +407,7 @@ func FuzzPlace(f *testing.F) {
 		}
 		reversed := slices.Clone(pool)
 		slices.Reverse(reversed)
-		j, howR := place(reversed, queue, fallback)
+		j, howR := place(reversed, queue, fallback, nil, -1)
 		if howR != how || (i >= 0) != (j >= 0) || (i >= 0 && pool[i] != reversed[j]) {
 			t.Fatalf("place over the reversed pool = %d, %v; over the pool = %d, %v", j, howR, i, how)
 		}

@@ -1,0 +1,43 @@
+package replicagate
+
+import "testing"
+
+type gate bool
+
+func (g gate) Refuse() (bool, int) { return bool(g), 1 }
+func (gate) Rejected(bool)         {}
+func (gate) Admit() (bool, bool)   { return true, false }
+
+// TestOwnership: only the board's publisher changes it, so a breaker that
+// a reload replaced cannot clear or overwrite its successor's gates.
+func TestOwnership(t *testing.T) {
+	b := For("test-ownership")
+	if For("test-ownership") != b {
+		t.Fatal("two boards for one name")
+	}
+	if b.Refused("a:1") || b.Gate("a:1") != nil {
+		t.Fatal("an empty board refuses")
+	}
+	old, cur := new(int), new(int)
+	b.Take(old)
+	b.Publish(old, "a:1", gate(true))
+	b.Take(cur) // a reload's new breaker
+	b.Publish(old, "b:1", gate(true))
+	b.Withdraw(old)
+	if b.Gate("a:1") != nil || b.Gate("b:1") != nil {
+		t.Error("the replaced publisher's gates are still on the board")
+	}
+	b.Publish(cur, "a:1", gate(true))
+	b.Publish(cur, "b:1", gate(false))
+	if !b.Refused("a:1") || b.Refused("b:1") {
+		t.Error("gates not read back")
+	}
+	b.Withdraw(cur)
+	if b.Gate("a:1") != nil {
+		t.Error("the publisher's withdrawal left gates")
+	}
+	var none *Board
+	if none.Refused("a:1") {
+		t.Error("a nil board refuses")
+	}
+}
