@@ -113,6 +113,7 @@ func init() {
 		problem.MethodNotImplemented, problem.UpstreamUnreachable, problem.UpstreamBadResponse,
 		problem.NoHealthyUpstream, problem.QueueOwnerDown, problem.BreakerOpen, problem.Shed,
 		problem.AuthUnavailable, problem.ServiceUnavailable, problem.UpstreamTimeout,
+		problem.IdempotencyKeyInvalid, problem.IdempotencyKeyInUse, problem.IdempotencyKeyMismatch,
 	}
 	cs := &causeSet{index: make(map[problem.Cause]int, len(known))}
 	for _, c := range known {
