@@ -19,6 +19,7 @@ type recorder struct {
 	fields []field
 	body   []byte
 	over   bool // the body is larger than max: nothing is stored
+	length int64 // the announced Content-Length, or -1
 }
 
 // Unwrap lets http.ResponseController reach the connection (Flush, Hijack).
@@ -41,12 +42,23 @@ func (rec *recorder) WriteHeader(status int) {
 			rec.fields = append(rec.fields, field{name, v})
 		}
 	}
+	rec.length = -1
 	if cl := h.Get("Content-Length"); cl != "" {
-		if n, err := strconv.ParseInt(cl, 10, 64); err != nil || n > int64(rec.max) {
+		n, err := strconv.ParseInt(cl, 10, 64)
+		if err != nil || n < 0 || n > int64(rec.max) {
 			rec.over = true
+		} else {
+			rec.length = n
 		}
 	}
 	rec.ResponseWriter.WriteHeader(status)
+}
+
+// complete reports whether a storable answer was received whole although
+// the exchange did not end normally: its body is as long as the
+// Content-Length it announced.
+func (rec *recorder) complete() bool {
+	return storable(rec.status) && !rec.over && rec.length >= 0 && int64(len(rec.body)) == rec.length
 }
 
 func (rec *recorder) Write(p []byte) (int, error) {

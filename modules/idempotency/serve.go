@@ -54,15 +54,25 @@ func (h *Handler) serveKeyed(w http.ResponseWriter, r *http.Request, next caddyh
 		return h.answerRetry(w, rec, fp)
 	}
 
-	// This request holds the key: proxy it and keep its answer. If next
-	// panics, the claim is released on the way up, so that a retry is not
-	// refused until the claim expires.
+	// This request holds the key: proxy it and keep its answer.
 	rw := &recorder{ResponseWriter: w, keep: h.keep, max: h.MaxAnswer}
 	done := false
 	defer func() {
-		if !done {
-			h.release(ctx, &sk, claim)
+		if done {
+			return
 		}
+		// next panicked: reverse_proxy aborts this way when the copy of
+		// the answer fails, often because the client hung up, which is
+		// the very case a retry comes from. If the whole answer was
+		// received anyway (as long as its Content-Length), it is stored;
+		// otherwise the claim is released, so that a retry is proxied
+		// rather than refused until the claim expires.
+		if rw.complete() {
+			h.keepAnswer(ctx, &sk, claim, fp, rw)
+			return
+		}
+		h.release(ctx, &sk, claim)
+		outcomes.notStored.Inc()
 	}()
 	err = next.ServeHTTP(rw, r)
 	done = true
@@ -73,13 +83,18 @@ func (h *Handler) serveKeyed(w http.ResponseWriter, r *http.Request, next caddyh
 		outcomes.notStored.Inc()
 		return err
 	}
+	h.keepAnswer(ctx, &sk, claim, fp, rw)
+	return nil
+}
+
+// keepAnswer replaces the claim with the recorded answer.
+func (h *Handler) keepAnswer(ctx context.Context, sk *digest, claim []byte, fp digest, rw *recorder) {
 	a := encodeAnswer(fp, answer{status: rw.status, fields: rw.fields, body: rw.body})
-	if err := h.store.complete(ctx, &sk, claim, a, time.Duration(h.TTL)); err != nil {
+	if err := h.store.complete(ctx, sk, claim, a, time.Duration(h.TTL)); err != nil {
 		h.countStoreError("complete", err)
-		return nil
+		return
 	}
 	outcomes.stored.Inc()
-	return nil
 }
 
 // answerRetry answers a request whose key holds a record: a replay, a 409

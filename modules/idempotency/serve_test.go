@@ -294,3 +294,68 @@ func TestRedisDownPolicy(t *testing.T) {
 		t.Errorf("claim store errors went %v → %v, want +2", errs, got)
 	}
 }
+
+// TestNoKeyAllocatesNothing: a request without the header, or of another
+// method, costs no allocation (BenchmarkServeHTTPNoKey has its time).
+func TestNoKeyAllocatesNothing(t *testing.T) {
+	h := newHandler(t, &Handler{})
+	w := &discard{h: make(http.Header)}
+	for _, method := range []string{"POST", "GET"} {
+		r := httptest.NewRequest(method, "/api/v1/queues/q/tickets", nil)
+		if n := testing.AllocsPerRun(100, func() { _ = h.ServeHTTP(w, r, noop) }); n != 0 {
+			t.Errorf("%s without a key: %v allocations, want 0", method, n)
+		}
+	}
+}
+
+// failingWriter stands for a client that hung up: every write fails.
+type failingWriter struct{ *httptest.ResponseRecorder }
+
+func (f failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+// TestClientHangUp: reverse_proxy panics with http.ErrAbortHandler when it
+// cannot copy the answer. If the answer arrived whole, the retry (this is
+// where retries come from) is replayed; if it was cut short, the retry is
+// proxied.
+func TestClientHangUp(t *testing.T) {
+	h := newHandler(t, &Handler{})
+	tests := []struct {
+		name     string
+		body     string
+		length   string
+		replayed bool
+	}{
+		{"whole answer", `{"id":"1"}`, "10", true},
+		{"cut short", `{"id"`, "10", false},
+		{"no length", `{"id":"1"}`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &ticketBackend{answer: func(w http.ResponseWriter, r *http.Request) error {
+				if tt.length != "" {
+					w.Header().Set("Content-Length", tt.length)
+				}
+				w.WriteHeader(201)
+				if _, err := w.Write([]byte(tt.body)); err != nil {
+					panic(http.ErrAbortHandler)
+				}
+				return nil
+			}}
+			r := httptest.NewRequest("POST", "/q/tickets", strings.NewReader("{}"))
+			r.Header.Set(HeaderName, "hang-up-"+strings.ReplaceAll(tt.name, " ", "-"))
+			func() {
+				defer func() {
+					if v := recover(); v != http.ErrAbortHandler {
+						t.Errorf("recovered %v, want http.ErrAbortHandler passed on", v)
+					}
+				}()
+				_ = h.ServeHTTP(failingWriter{httptest.NewRecorder()}, r, b)
+			}()
+			b.answer = nil
+			w, err := send(t, h, b, "", "POST", "/q/tickets", "{}", "hang-up-"+strings.ReplaceAll(tt.name, " ", "-"))
+			if replayed := w.Header().Get(ReplayHeader) == "true"; err != nil || replayed != tt.replayed {
+				t.Errorf("retry: %d %v %v; replayed = %v, want %v", w.Code, err, w.Header(), replayed, tt.replayed)
+			}
+		})
+	}
+}
