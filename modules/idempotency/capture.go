@@ -18,7 +18,7 @@ type recorder struct {
 	status int // the final status; 0 until written
 	fields []field
 	body   []byte
-	over   bool // the body is larger than max: nothing is stored
+	over   bool  // the body is larger than max: nothing is stored
 	length int64 // the announced Content-Length, or -1
 }
 
