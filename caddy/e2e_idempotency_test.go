@@ -192,7 +192,8 @@ func TestIdempotencyE2EKioskRetry(t *testing.T) {
 }
 
 // TestIdempotencyE2EBackend503NotReplayed: a backend that is busy (503 +
-// Retry-After) has made nothing; its answer must not be replayed.
+// Retry-After) has made nothing; its answer must not be replayed. The route
+// requires a key on POST.
 func TestIdempotencyE2EBackend503NotReplayed(t *testing.T) {
 	var hits atomic.Int64
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -209,7 +210,9 @@ func TestIdempotencyE2EBackend503NotReplayed(t *testing.T) {
 	gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startGateway(t, fmt.Sprintf(`:%s {
 	careq_request_id
-	careq_idempotency
+	careq_idempotency {
+		required
+	}
 	reverse_proxy %s
 	handle_errors {
 		careq_problem
@@ -228,6 +231,16 @@ func TestIdempotencyE2EBackend503NotReplayed(t *testing.T) {
 	idSame(t, "second retry", r2, b2, r3, b3)
 	if hits.Load() != 2 {
 		t.Errorf("backend saw %d requests, want 2", hits.Load())
+	}
+
+	// With `required`, a POST without a key is 400; a GET needs none.
+	r4, b4 := idPost(t, url, `{}`, nil)
+	idProblem(t, "POST without a key where required", r4, b4, 400, "idempotency-key-invalid")
+	if hits.Load() != 2 {
+		t.Errorf("a POST without a key reached the backend (%d requests)", hits.Load())
+	}
+	if r5, b5 := get(t, url); r5.StatusCode != 201 || hits.Load() != 3 {
+		t.Errorf("GET without a key: %d %s, backend hits %d; want it proxied", r5.StatusCode, b5, hits.Load())
 	}
 }
 

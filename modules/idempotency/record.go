@@ -82,6 +82,9 @@ func decodeAnswer(rec []byte) (answer, error) {
 	}
 	b := rec[headerLen:]
 	a.status = int(binary.BigEndian.Uint16(b))
+	if a.status < 200 || a.status > 599 {
+		return a, errCorrupt
+	}
 	b = b[2:]
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
