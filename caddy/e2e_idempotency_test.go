@@ -252,7 +252,7 @@ func idSharedSite(listen, backend, redis, down string, serveBackend bool) string
 	careq_idempotency {
 		headers X-Careq-Replica
 		redis %s
-		redis_timeout 200ms
+		redis_timeout 1s
 		redis_down %s
 	}
 	reverse_proxy %s

@@ -48,6 +48,11 @@ func (h *Handler) serveKeyed(w http.ResponseWriter, r *http.Request, next caddyh
 	ctx := r.Context()
 	rec, err := h.store.claim(ctx, &sk, claim, time.Duration(h.LockTimeout))
 	if err != nil {
+		if ctx.Err() == context.Canceled {
+			// The client hung up while the key was being claimed: its
+			// doing, not the store's.
+			return edge.New(499, edge.ClientClosedRequest, "the client closed the connection").Wrap(err).HandlerError()
+		}
 		return h.storeFailed(w, r, next, "claim", err)
 	}
 	if rec != nil {

@@ -359,3 +359,26 @@ func TestClientHangUp(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadKeepsAnswers: a new config with the same store settings gets
+// the same store, so an answer stored before a reload is replayed after it.
+func TestReloadKeepsAnswers(t *testing.T) {
+	old := &Handler{MaxEntries: 777}
+	if err := old.Provision(caddyCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	b := new(ticketBackend)
+	if w, err := send(t, old, b, "kiosk-1", "POST", "/q/tickets", "{}", "reload"); err != nil || w.Code != 201 {
+		t.Fatalf("first: %d %v", w.Code, err)
+	}
+	cur := newHandler(t, &Handler{MaxEntries: 777, TTL: caddy.Duration(time.Hour)})
+	_ = old.Cleanup() // Caddy cleans the old config up after the new one started
+	w, err := send(t, cur, b, "kiosk-1", "POST", "/q/tickets", "{}", "reload")
+	if err != nil || w.Header().Get(ReplayHeader) != "true" || b.hits.Load() != 1 {
+		t.Errorf("after reload: %d %v %v, backend hits %d; want a replay", w.Code, err, w.Header(), b.hits.Load())
+	}
+	other := newHandler(t, &Handler{MaxEntries: 778})
+	if w, _ := send(t, other, b, "kiosk-1", "POST", "/q/tickets", "{}", "reload"); w.Header().Get(ReplayHeader) != "" {
+		t.Error("a store of other settings replayed the answer")
+	}
+}
