@@ -3,6 +3,7 @@ package careq_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -341,5 +342,94 @@ func TestIdempotencyE2ETwoGatewaysRedis(t *testing.T) {
 			strings.Contains(g.metrics(), `careq_idempotency_store_errors_total{op="claim"} 0`) {
 			t.Errorf("gateway %s counted no claim store errors during the outage", name)
 		}
+	}
+}
+
+// TestIdempotencyE2EStreaming: an answer is streamed to the client as it
+// arrives, never held back to be stored. The backend sends its first chunk
+// and waits until the client has read it: a gateway that buffered the
+// answer would never deliver it. An answer over max_answer is then not
+// stored and its key released (the retry is proxied); one under it is
+// stored whole and replayed.
+func TestIdempotencyE2EStreaming(t *testing.T) {
+	var hits atomic.Int64
+	gotFirst := make(chan struct{}, 4)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		chunk := strings.Repeat("x", 4096)
+		if r.URL.Query().Get("size") == "small" {
+			chunk = strings.Repeat("y", 100)
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, chunk)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-gotFirst:
+		case <-time.After(10 * time.Second):
+			return // the client never saw the first chunk: cut short
+		}
+		_, _ = io.WriteString(w, chunk)
+	}))
+	defer be.Close()
+	gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startGateway(t, fmt.Sprintf(`:%s {
+	careq_request_id
+	careq_idempotency {
+		max_answer 1024
+	}
+	reverse_proxy %s {
+		flush_interval -1
+	}
+	handle_errors {
+		careq_problem
+	}
+}`, strings.Split(gw, ":")[1], strings.TrimPrefix(be.URL, "http://")), gw)
+
+	stream := func(url, key string, wantFirst int) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{}`))
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		first := make([]byte, wantFirst)
+		done := make(chan error, 1)
+		go func() { _, err := io.ReadFull(resp.Body, first); done <- err }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("reading the first chunk: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the first chunk did not reach the client while the backend waited: the answer was held back")
+		}
+		gotFirst <- struct{}{}
+		rest, _ := io.ReadAll(resp.Body)
+		return resp, string(first) + string(rest)
+	}
+
+	big := "http://" + gw + "/q/tickets?size=big"
+	r1, b1 := stream(big, "big", 4096)
+	if r1.StatusCode != 201 || len(b1) != 8192 {
+		t.Fatalf("big answer: %d, %d bytes; want 201 and 8192", r1.StatusCode, len(b1))
+	}
+	r2, b2 := stream(big, "big", 4096)
+	if r2.Header.Get("Idempotent-Replayed") != "" || len(b2) != 8192 || hits.Load() != 2 {
+		t.Errorf("retry of an answer over max_answer: replayed %q, %d bytes, backend hits %d; want proxied again",
+			r2.Header.Get("Idempotent-Replayed"), len(b2), hits.Load())
+	}
+
+	small := "http://" + gw + "/q/tickets?size=small"
+	r3, b3 := stream(small, "small", 100)
+	if r3.StatusCode != 201 || len(b3) != 200 {
+		t.Fatalf("small answer: %d, %d bytes", r3.StatusCode, len(b3))
+	}
+	r4, b4 := idPost(t, small, `{}`, []string{"small"})
+	if r4.Header.Get("Idempotent-Replayed") != "true" || string(b4) != b3 || hits.Load() != 3 {
+		t.Errorf("retry of a streamed answer under max_answer: replayed %q, %d bytes, backend hits %d; want the whole answer replayed",
+			r4.Header.Get("Idempotent-Replayed"), len(b4), hits.Load())
 	}
 }
