@@ -115,7 +115,7 @@ func BenchmarkMemoryPerAnswer(b *testing.B) {
 		for i := range keys {
 			c := newClaim(fp)
 			_, _ = s.claim(ctx, &keys[i], c, time.Minute)
-			_ = s.complete(ctx, &keys[i], c, encodeAnswer(fp, rec), time.Hour)
+			_, _ = s.complete(ctx, &keys[i], c, encodeAnswer(fp, rec), time.Hour)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

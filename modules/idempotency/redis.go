@@ -94,12 +94,13 @@ func (s *redisStore) claim(ctx context.Context, key *digest, claim []byte, lock 
 	return []byte(v), nil
 }
 
-func (s *redisStore) complete(ctx context.Context, key *digest, claim, rec []byte, ttl time.Duration) error {
+func (s *redisStore) complete(ctx context.Context, key *digest, claim, rec []byte, ttl time.Duration) (bool, error) {
 	// The answer is already on its way to the client: storing it must not
 	// be cut short because the client hung up.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
-	return completeScript.Run(ctx, s.client, []string{redisKey(key)}, claim, rec, ttl.Milliseconds()).Err()
+	n, err := completeScript.Run(ctx, s.client, []string{redisKey(key)}, claim, rec, ttl.Milliseconds()).Int()
+	return n == 1, err
 }
 
 func (s *redisStore) release(ctx context.Context, key *digest, claim []byte) error {

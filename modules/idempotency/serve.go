@@ -95,11 +95,16 @@ func (h *Handler) serveKeyed(w http.ResponseWriter, r *http.Request, next caddyh
 // keepAnswer replaces the claim with the recorded answer.
 func (h *Handler) keepAnswer(ctx context.Context, sk *digest, claim []byte, fp digest, rw *recorder) {
 	a := encodeAnswer(fp, answer{status: rw.status, fields: rw.fields, body: rw.body})
-	if err := h.store.complete(ctx, sk, claim, a, time.Duration(h.TTL)); err != nil {
+	ok, err := h.store.complete(ctx, sk, claim, a, time.Duration(h.TTL))
+	switch {
+	case err != nil:
 		h.countStoreError("complete", err)
-		return
+	case !ok:
+		// The claim ran out (lock_timeout) or was evicted meanwhile.
+		outcomes.notStored.Inc()
+	default:
+		outcomes.stored.Inc()
 	}
-	outcomes.stored.Inc()
 }
 
 // answerRetry answers a request whose key holds a record: a replay, a 409

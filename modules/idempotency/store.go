@@ -18,8 +18,9 @@ type store interface {
 	// returns nil when the claim was stored.
 	claim(ctx context.Context, key *digest, claim []byte, lock time.Duration) ([]byte, error)
 	// complete replaces claim with rec, kept for ttl, if key still holds
-	// claim (it may have expired or been evicted meanwhile).
-	complete(ctx context.Context, key *digest, claim, rec []byte, ttl time.Duration) error
+	// claim (it may have expired or been evicted meanwhile); it reports
+	// whether it did.
+	complete(ctx context.Context, key *digest, claim, rec []byte, ttl time.Duration) (bool, error)
 	// release deletes key if it still holds claim.
 	release(ctx context.Context, key *digest, claim []byte) error
 }
@@ -98,20 +99,21 @@ func (s *localStore) claim(_ context.Context, key *digest, claim []byte, lock ti
 	return nil, nil
 }
 
-func (s *localStore) complete(_ context.Context, key *digest, claim, rec []byte, ttl time.Duration) error {
+func (s *localStore) complete(_ context.Context, key *digest, claim, rec []byte, ttl time.Duration) (bool, error) {
 	t := now().UnixNano()
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.m[*key]
-	if e == nil || !bytes.Equal(e.rec, claim) {
-		return nil
+	if e == nil || e.expires <= t || !bytes.Equal(e.rec, claim) {
+		return false, nil
 	}
 	sh.remove(e)
-	if len(rec)+entryOverhead <= s.maxBytes {
-		s.insert(sh, *key, rec, t, t+int64(ttl))
+	if len(rec)+entryOverhead > s.maxBytes {
+		return false, nil
 	}
-	return nil
+	s.insert(sh, *key, rec, t, t+int64(ttl))
+	return true, nil
 }
 
 func (s *localStore) release(_ context.Context, key *digest, claim []byte) error {

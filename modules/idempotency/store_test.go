@@ -28,8 +28,8 @@ func testStoreContract(t *testing.T, s store, wait func(time.Duration)) {
 	}
 	// Only the claim's owner may complete or release it.
 	ans := encodeAnswer(fp, answer{status: 201, body: []byte("ticket")})
-	if err := s.complete(ctx, &key, c2, ans, time.Hour); err != nil {
-		t.Fatal(err)
+	if ok, err := s.complete(ctx, &key, c2, ans, time.Hour); ok || err != nil {
+		t.Fatalf("complete of another request's claim = %v, %v; want false", ok, err)
 	}
 	if err := s.release(ctx, &key, c2); err != nil {
 		t.Fatal(err)
@@ -37,8 +37,8 @@ func testStoreContract(t *testing.T, s store, wait func(time.Duration)) {
 	if rec, _ := s.claim(ctx, &key, c2, time.Minute); !bytes.Equal(rec, c1) {
 		t.Fatalf("after another request's complete/release: %q, want the first claim", rec)
 	}
-	if err := s.complete(ctx, &key, c1, ans, time.Hour); err != nil {
-		t.Fatal(err)
+	if ok, err := s.complete(ctx, &key, c1, ans, time.Hour); !ok || err != nil {
+		t.Fatalf("complete of its own claim = %v, %v; want true", ok, err)
 	}
 	if rec, _ := s.claim(ctx, &key, c2, time.Minute); !bytes.Equal(rec, ans) {
 		t.Fatalf("after complete: %q, want the answer", rec)
@@ -58,13 +58,16 @@ func testStoreContract(t *testing.T, s store, wait func(time.Duration)) {
 	c4 := newClaim(fp)
 	_, _ = s.claim(ctx, &k3, c4, 50*time.Millisecond)
 	wait(80 * time.Millisecond)
+	if ok, err := s.complete(ctx, &k3, c4, ans, time.Hour); ok || err != nil {
+		t.Fatalf("complete after the claim's lock ran out = %v, %v; want false", ok, err)
+	}
 	if rec, err := s.claim(ctx, &k3, newClaim(fp), time.Minute); err != nil || rec != nil {
 		t.Fatalf("after the claim's lock ran out: %q, %v; want claimed again", rec, err)
 	}
 	k4 := storeKey("id:k", "POST", "/q/tickets", "key-4")
 	c5 := newClaim(fp)
 	_, _ = s.claim(ctx, &k4, c5, time.Minute)
-	_ = s.complete(ctx, &k4, c5, ans, 50*time.Millisecond)
+	_, _ = s.complete(ctx, &k4, c5, ans, 50*time.Millisecond)
 	wait(80 * time.Millisecond)
 	if rec, err := s.claim(ctx, &k4, newClaim(fp), time.Minute); err != nil || rec != nil {
 		t.Fatalf("after the answer's ttl: %q, %v; want claimed again", rec, err)
@@ -126,7 +129,7 @@ func TestLocalStoreBounds(t *testing.T) {
 		if rec, err := s.claim(ctx, &k, c, time.Minute); rec != nil || err != nil {
 			t.Fatalf("claim %d: %q, %v", i, rec, err)
 		}
-		if err := s.complete(ctx, &k, c, encodeAnswer(fp, answer{status: 201, body: make([]byte, size)}), time.Hour); err != nil {
+		if _, err := s.complete(ctx, &k, c, encodeAnswer(fp, answer{status: 201, body: make([]byte, size)}), time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		return k
