@@ -99,7 +99,11 @@ func idCount(patients []string, p string) int {
 func TestIdempotencyE2EKioskRetry(t *testing.T) {
 	cfg, gw := defaultConfig(t)
 	for _, r := range []string{"replica-a", "replica-b"} {
+		before := cfg
 		cfg = strings.Replace(cfg, "careq_backend "+r+"\n", "careq_backend "+r+" {\n\t\tfaults\n\t}\n", 1)
+		if cfg == before {
+			t.Fatalf("the default Caddyfile has no line 'careq_backend %s' to turn its faults on", r)
+		}
 	}
 	g := startGateway(t, cfg, gw)
 	url := "http://" + gw + "/api/v1/queues/idem-kiosk/tickets"
