@@ -66,31 +66,26 @@ type digest = [sha256.Size]byte
 // Every part is length-prefixed, so no choice of values can collide with
 // another; the store sees only the digest, never a client's key.
 func storeKey(scope, method, path, key string) digest {
-	h := sha256.New()
+	var buf [512]byte // on the stack for every usual request
+	b := buf[:0]
 	for _, s := range [...]string{scope, method, path, key} {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
 	}
-	var d digest
-	h.Sum(d[:0])
-	return d
+	return sha256.Sum256(b)
 }
 
 // fingerprint identifies the request a key was first used for: its method,
 // path (with the query) and the digest of its body.
 func fingerprint(method, uri string, body []byte) digest {
-	b := sha256.Sum256(body)
-	h := sha256.New()
-	h.Write([]byte(method))
-	h.Write([]byte{0})
-	h.Write([]byte(uri))
-	h.Write([]byte{0})
-	h.Write(b[:])
-	var d digest
-	h.Sum(d[:0])
-	return d
+	sum := sha256.Sum256(body)
+	var buf [512]byte
+	b := append(buf[:0], method...)
+	b = append(b, 0)
+	b = append(b, uri...)
+	b = append(b, 0)
+	b = append(b, sum[:]...)
+	return sha256.Sum256(b)
 }
 
 // scoper resolves the caller a key belongs to from the scope template.
