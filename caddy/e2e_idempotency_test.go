@@ -94,8 +94,8 @@ func idCount(patients []string, p string) int {
 // TestIdempotencyE2EKioskRetry runs the default Caddyfile (with the
 // replicas' fault injection on, to hold a request in flight): a kiosk's
 // retry is replayed and makes no second ticket, a concurrent retry is 409,
-// another body is 422, malformed keys are 400 and a backend 5xx is not
-// replayed.
+// another body is 422, malformed keys are 400, and neither a backend 5xx
+// nor the gateway's own 502 is replayed.
 func TestIdempotencyE2EKioskRetry(t *testing.T) {
 	cfg, gw := defaultConfig(t)
 	for _, r := range []string{"replica-a", "replica-b"} {
@@ -180,6 +180,15 @@ func TestIdempotencyE2EKioskRetry(t *testing.T) {
 	r8, b8 := idPost(t, url, `{"patient":"Flo"}`, []string{"3f1c2a9e-0003"}, auth...)
 	if r8.StatusCode != 201 || r8.Header.Get("Idempotent-Replayed") != "" {
 		t.Errorf("retry after a backend 500: %d %v %s; want a new 201", r8.StatusCode, r8.Header, b8)
+	}
+
+	// Nor is an answer the gateway produced itself: the backend resets the
+	// connection, the gateway answers 502, and the retry is proxied.
+	r9, b9 := idPost(t, url, `{"patient":"Gus"}`, []string{"3f1c2a9e-0004"}, append(auth, "X-CareQ-Fault", "reset")...)
+	idProblem(t, "backend reset", r9, b9, 502, "upstream-unreachable")
+	r10, b10 := idPost(t, url, `{"patient":"Gus"}`, []string{"3f1c2a9e-0004"}, auth...)
+	if r10.StatusCode != 201 || r10.Header.Get("Idempotent-Replayed") != "" {
+		t.Errorf("retry after the gateway's 502: %d %v %s; want a new 201", r10.StatusCode, r10.Header, b10)
 	}
 
 	m := g.metrics()
