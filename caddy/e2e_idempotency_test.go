@@ -93,9 +93,9 @@ func idCount(patients []string, p string) int {
 
 // TestIdempotencyE2EKioskRetry runs the default Caddyfile (with the
 // replicas' fault injection on, to hold a request in flight): a kiosk's
-// retry is replayed and makes no second ticket, a concurrent retry is 409,
-// another body is 422, malformed keys are 400, and neither a backend 5xx
-// nor the gateway's own 502 is replayed.
+// retry is replayed (also after a config reload) and makes no second
+// ticket, a concurrent retry is 409, another body is 422, malformed keys
+// are 400, and neither a backend 5xx nor the gateway's own 502 is replayed.
 func TestIdempotencyE2EKioskRetry(t *testing.T) {
 	cfg, gw := defaultConfig(t)
 	for _, r := range []string{"replica-a", "replica-b"} {
@@ -116,6 +116,10 @@ func TestIdempotencyE2EKioskRetry(t *testing.T) {
 	}
 	r2, b2 := idPost(t, url, `{"patient":"Ada"}`, []string{"3f1c2a9e-0001"}, auth...)
 	idSame(t, "kiosk retry", r1, b1, r2, b2)
+	// A config reload keeps the stored answers.
+	g.reload(cfg)
+	r2, b2 = idPost(t, url, `{"patient":"Ada"}`, []string{"3f1c2a9e-0001"}, auth...)
+	idSame(t, "kiosk retry after a reload", r1, b1, r2, b2)
 	if n := idCount(idWaiting(t, url, auth...), "Ada"); n != 1 {
 		t.Errorf("%d tickets for Ada after a retry, want 1", n)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
@@ -111,3 +112,9 @@ func (s *redisStore) release(ctx context.Context, key *digest, claim []byte) err
 
 // Destruct closes the client; the pool calls it when no config uses it.
 func (s *redisStore) Destruct() error { return s.client.Close() }
+
+// Interface guards
+var (
+	_ store            = (*redisStore)(nil)
+	_ caddy.Destructor = (*redisStore)(nil)
+)

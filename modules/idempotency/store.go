@@ -7,6 +7,8 @@ import (
 	"math/bits"
 	"sync"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // store keeps records by key. The local store and the Redis store
@@ -177,3 +179,9 @@ func (s *localStore) stats() (entries, size int) {
 
 // Destruct lets the pool drop the store; its memory goes with it.
 func (s *localStore) Destruct() error { return nil }
+
+// Interface guards
+var (
+	_ store            = (*localStore)(nil)
+	_ caddy.Destructor = (*localStore)(nil)
+)
