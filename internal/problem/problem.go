@@ -50,6 +50,11 @@ const (
 	ServiceUnavailable   Cause = "service-unavailable"
 	UpstreamTimeout      Cause = "upstream-timeout"
 	Other                Cause = "other"
+
+	// careq_idempotency (issue #15).
+	IdempotencyKeyInvalid  Cause = "idempotency-key-invalid"
+	IdempotencyKeyInUse    Cause = "idempotency-key-in-use"
+	IdempotencyKeyMismatch Cause = "idempotency-key-mismatch"
 )
 
 // Error is an answer the gateway gives itself. Modules build one with New,
@@ -164,6 +169,10 @@ var titles = map[Cause]string{
 	ServiceUnavailable:   "Service unavailable",
 	UpstreamTimeout:      "Upstream timed out",
 	Other:                "Error",
+
+	IdempotencyKeyInvalid:  "Invalid Idempotency-Key",
+	IdempotencyKeyInUse:    "A request with this Idempotency-Key is still in flight",
+	IdempotencyKeyMismatch: "Idempotency-Key reused for a different request",
 }
 
 // Classify returns the edge answer that err stands for. A *Error anywhere in

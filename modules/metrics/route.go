@@ -114,6 +114,7 @@ func init() {
 		problem.NoHealthyUpstream, problem.QueueOwnerDown, problem.BreakerOpen, problem.Shed,
 		problem.AuthUnavailable, problem.ServiceUnavailable, problem.UpstreamTimeout,
 		problem.ConcurrencyCapped, problem.MalformedBody, problem.RequestTimeout,
+		problem.IdempotencyKeyInvalid, problem.IdempotencyKeyInUse, problem.IdempotencyKeyMismatch,
 	}
 	cs := &causeSet{index: make(map[problem.Cause]int, len(known))}
 	for _, c := range known {
