@@ -11,6 +11,7 @@ import (
 	_ "github.com/careq/gateway/modules/auth"
 	_ "github.com/careq/gateway/modules/backend"
 	_ "github.com/careq/gateway/modules/breaker"
+	_ "github.com/careq/gateway/modules/listener"
 	_ "github.com/careq/gateway/modules/methods"
 	_ "github.com/careq/gateway/modules/metrics"
 	_ "github.com/careq/gateway/modules/problem"
