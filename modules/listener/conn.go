@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // maxReplay bounds what a connection keeps of its first request to hand it
@@ -207,6 +209,9 @@ func (c *conn) handOver() bool {
 		nc.replay = *nc.replayB
 	}
 	if c.s.give(nc) {
+		return true
+	}
+	if c.g.handler != nil && caddy.Exiting() && serveLast(nc, c.g.handler) {
 		return true
 	}
 	if nc.replayB != nil {

@@ -38,6 +38,7 @@ func startWatching() {
 			poolMu.Unlock()
 		}()
 		caddy.OnExit(func(context.Context) {
+			shutdownLast()
 			done := make(chan struct{})
 			go func() { goingAway.Wait(); close(done) }()
 			select {

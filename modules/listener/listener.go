@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +64,7 @@ func listen(ctx context.Context, network, host, portRange string, portOffset uin
 		return nil, err
 	}
 	s.live.Add(1)
-	return &generation{s: s, done: make(chan struct{})}, nil
+	return &generation{s: s, done: make(chan struct{}), handler: handlerFor(ctx, network, host, port)}, nil
 }
 
 // generation is one config's view of a socket: a net.Listener whose Close
@@ -72,6 +73,9 @@ type generation struct {
 	s    *socket
 	done chan struct{}
 	once sync.Once
+	// handler is the config's plain-HTTP server on this address, which
+	// serves what the generation dropped while the process exits.
+	handler http.Handler
 }
 
 // Accept returns the next connection for this generation.
@@ -108,7 +112,7 @@ func (g *generation) Close() error {
 		if caddy.Exiting() && s.live.Load() == 0 {
 			s.goAway()
 		}
-		s.release()
+		s.release(g.handler)
 	})
 	return nil
 }

@@ -3,9 +3,12 @@ package listener
 import (
 	"errors"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // socket is one kernel listening socket, kept for as long as any config
@@ -74,17 +77,18 @@ func acquire(key string, open func() (*net.TCPListener, error)) (*socket, error)
 	return s, nil
 }
 
-// release drops one user; the last one closes the socket and every
-// connection still waiting for a taker.
-func (s *socket) release() {
+// release drops one user; the last one closes the socket. A connection
+// still waiting for a taker is served by last (see lastResort) while the
+// process exits, or closed.
+func (s *socket) release(last http.Handler) {
 	poolMu.Lock()
 	s.refs--
-	last := s.refs == 0
-	if last {
+	closing := s.refs == 0
+	if closing {
 		delete(pool, s.key)
 	}
 	poolMu.Unlock()
-	if !last {
+	if !closing {
 		return
 	}
 	close(s.done)
@@ -92,7 +96,9 @@ func (s *socket) release() {
 	for {
 		select {
 		case c := <-s.handoff:
-			_ = c.Close()
+			if last == nil || !caddy.Exiting() || !serveLast(c, last) {
+				_ = c.Close()
+			}
 		default:
 			return
 		}
