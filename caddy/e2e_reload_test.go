@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -319,4 +320,74 @@ func (g *gateway) adminPost(path string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestInvalidReloadChangesNothing: a reload whose config is refused, at
+// parse time or when it starts (an address taken by another process),
+// leaves the running config, its state and its socket as they were, under
+// load, and says why.
+func TestInvalidReloadChangesNothing(t *testing.T) {
+	backend := reloadBackend(t)
+	host := backend.Listener.Addr().String()
+	port := freePort(t)
+	gw := fmt.Sprintf("127.0.0.1:%d", port)
+	good := reloadConfig(port, "careq/127.0.0.1", host, "a")
+	g := startGateway(t, good, gw)
+	if r, _ := get(t, "http://"+gw+"/probe", "X-Caller", "kiosk-9"); r.StatusCode != 200 {
+		t.Fatalf("first probe = %d", r.StatusCode)
+	}
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tt := range []struct {
+		name, config, why string
+	}{
+		{
+			"bad subdirective",
+			strings.Replace(reloadConfig(port, "careq/127.0.0.1", host, "b"), "rate 1/h", "rate often", 1),
+			"Caddyfile",
+		},
+		{
+			"address in use",
+			reloadConfig(port, "careq/127.0.0.1", host, "b") + fmt.Sprintf("\nhttp://127.0.0.1:%d {\n\tbind careq/127.0.0.1\n\trespond 200\n}\n",
+				taken.Addr().(*net.TCPAddr).Port),
+			"address already in use",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stop := runLoad("http://"+gw+"/tickets", 4, false)
+			var err error
+			for range 5 {
+				if err = g.tryReload(tt.config); err == nil {
+					break
+				}
+			}
+			got := stop()
+			if err == nil {
+				t.Fatalf("the invalid config was accepted")
+			}
+			t.Logf("refused: %v", err)
+			if !strings.Contains(err.Error(), tt.why) {
+				t.Errorf("refusal %q does not say why (want %q in it)", err, tt.why)
+			}
+			if got.failed.Load() != 0 {
+				t.Errorf("requests failed during refused reloads: %s", got)
+			}
+			r, _ := get(t, "http://"+gw+"/tickets")
+			if r.StatusCode != 200 || r.Header.Get("X-Config") != "a" {
+				t.Errorf("after a refused reload: %d X-Config %q, want 200 from config a", r.StatusCode, r.Header.Get("X-Config"))
+			}
+			if r, _ := get(t, "http://"+gw+"/probe", "X-Caller", "kiosk-9"); r.StatusCode != 429 {
+				t.Errorf("rate-limit bucket after a refused reload: %d, want 429 (still spent)", r.StatusCode)
+			}
+		})
+	}
+	// The socket is still the gateway's: a good reload takes it over.
+	g.reload(reloadConfig(port, "careq/127.0.0.1", host, "c"))
+	if r, _ := get(t, "http://"+gw+"/tickets"); r.Header.Get("X-Config") != "c" {
+		t.Errorf("a good reload after refused ones: X-Config %q, want c", r.Header.Get("X-Config"))
+	}
 }

@@ -13,7 +13,7 @@ import (
 
 // openGen opens a generation of the careq network on 127.0.0.1:port
 // (port 0: a free one) and returns it with its port.
-func openGen(t *testing.T, port int) (*generation, int) {
+func openGen(t testing.TB, port int) (*generation, int) {
 	t.Helper()
 	if port == 0 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -31,7 +31,7 @@ func openGen(t *testing.T, port int) (*generation, int) {
 	return g, g.Addr().(*net.TCPAddr).Port
 }
 
-func dial(t *testing.T, port int) net.Conn {
+func dial(t testing.TB, port int) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 2*time.Second)
 	if err != nil {
