@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // networkName is the network prefix of listener addresses: careq/ (dual
@@ -32,6 +33,8 @@ const networkName = "careq"
 func init() {
 	for _, suffix := range []string{"", "4", "6"} {
 		caddy.RegisterNetwork(networkName+suffix, listen)
+		// HTTP/3 of an HTTPS site bound to careq/ runs on UDP, as for tcp/.
+		caddyhttp.RegisterNetworkHTTP3(networkName+suffix, "udp"+suffix)
 	}
 }
 
