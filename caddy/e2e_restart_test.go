@@ -20,6 +20,7 @@ import (
 // and LISTEN_PID set to its own pid. It writes each gateway's pid to
 // $PIDFILE and stops when $STOPFILE exists.
 const restartSupervisor = `
+[ -n "$STOPFILE" ] && [ -n "$PIDFILE" ] && [ -x "$GATEWAY" ] || exit 2
 while [ ! -e "$STOPFILE" ]; do
 	( export LISTEN_PID=$BASHPID; exec "$GATEWAY" run --config "$CONFIG" --adapter caddyfile ) &
 	echo $! > "$PIDFILE.tmp" && mv "$PIDFILE.tmp" "$PIDFILE"

@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -67,7 +66,9 @@ func listen(ctx context.Context, network, host, portRange string, portOffset uin
 		return nil, err
 	}
 	s.live.Add(1)
-	return &generation{s: s, done: make(chan struct{}), handler: handlerFor(ctx, network, host, port)}, nil
+	g := &generation{s: s, done: make(chan struct{}), handler: handlerFor(ctx, network, host, port)}
+	s.add(g)
+	return g, nil
 }
 
 // generation is one config's view of a socket: a net.Listener whose Close
@@ -108,10 +109,7 @@ func (g *generation) Close() error {
 	g.once.Do(func() {
 		s := g.s
 		s.live.Add(-1)
-		s.mu.Lock()
-		close(g.done)
-		_ = s.ln.SetDeadline(time.Unix(1, 0)) // wake our Accept, if it is ours
-		s.mu.Unlock()
+		s.remove(g)
 		if caddy.Exiting() && s.live.Load() == 0 {
 			s.goAway()
 		}

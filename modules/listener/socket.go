@@ -23,8 +23,15 @@ type socket struct {
 	// turn is held (a token in it) by the one goroutine inside ln.Accept,
 	// so that a closing generation knows whom its deadline wakes.
 	turn chan struct{}
-	// mu orders deadline changes against closes and pauses.
+	// mu orders deadline changes against closes and pauses; it guards gens
+	// and changed.
 	mu sync.Mutex
+	// gens are the open generations, oldest first. Only the newest takes
+	// connections from the kernel, so an old config being replaced gets
+	// none it would have to drop or hand over.
+	gens []*generation
+	// changed is closed (and replaced) when gens or paused change.
+	changed chan struct{}
 	// handoff holds connections that a closing generation gave back before
 	// it read a request from them; the live generation serves them first.
 	handoff chan net.Conn
@@ -71,6 +78,7 @@ func acquire(key string, open func() (*net.TCPListener, error)) (*socket, error)
 		turn:     make(chan struct{}, 1),
 		handoff:  make(chan net.Conn, handoffQueue),
 		done:     make(chan struct{}),
+		changed:  make(chan struct{}),
 		upgraded: map[*conn]struct{}{},
 	}
 	pool[key] = s
@@ -115,8 +123,47 @@ func (s *socket) wake() {
 
 // pause stops accepting: connections stay queued in the kernel.
 func (s *socket) pause() {
+	s.mu.Lock()
 	s.paused.Store(true)
-	s.wake()
+	s.changedLocked()
+	s.mu.Unlock()
+}
+
+// add makes g the newest generation, the one that accepts.
+func (s *socket) add(g *generation) {
+	s.mu.Lock()
+	s.gens = append(s.gens, g)
+	s.changedLocked()
+	s.mu.Unlock()
+}
+
+// remove closes g; the newest remaining generation accepts (the old one
+// again, when a new config failed to start).
+func (s *socket) remove(g *generation) {
+	s.mu.Lock()
+	for i, x := range s.gens {
+		if x == g {
+			s.gens = append(s.gens[:i], s.gens[i+1:]...)
+			break
+		}
+	}
+	close(g.done)
+	s.changedLocked()
+	s.mu.Unlock()
+}
+
+// changedLocked tells waiting generations to look again, and wakes the one
+// in ln.Accept. Must be called with mu held.
+func (s *socket) changedLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+	_ = s.ln.SetDeadline(time.Unix(1, 0))
+}
+
+// accepting reports whether g is the generation that takes connections
+// from the kernel. Must be called with mu held.
+func (s *socket) acceptingLocked(g *generation) bool {
+	return !s.paused.Load() && len(s.gens) > 0 && s.gens[len(s.gens)-1] == g && !g.closed()
 }
 
 // give queues c for the live generation. It reports false when there is no
@@ -145,21 +192,26 @@ func (s *socket) acceptOne(g *generation) (net.Conn, error) {
 			return nil, net.ErrClosed
 		default:
 		}
+		s.mu.Lock()
 		var turn chan struct{}
-		if !s.paused.Load() {
+		if s.acceptingLocked(g) {
 			turn = s.turn
 		}
+		changed := s.changed
+		s.mu.Unlock()
 		select {
 		case c := <-s.handoff:
 			return c, nil
 		case <-g.done:
 			return nil, net.ErrClosed
+		case <-changed:
+			continue
 		case turn <- struct{}{}:
 		}
-		// Checked and cleared under mu: a close or pause after this point
-		// sets a deadline in the past, which the Accept below obeys.
+		// Checked and cleared under mu: a change after this point sets a
+		// deadline in the past, which the Accept below obeys.
 		s.mu.Lock()
-		if g.closed() || s.paused.Load() || len(s.handoff) > 0 {
+		if !s.acceptingLocked(g) || len(s.handoff) > 0 {
 			s.mu.Unlock()
 			<-s.turn
 			continue
