@@ -16,10 +16,11 @@ import (
 // 20 s in front of one backend, 50 reloads spread over the run, for the
 // gateway on the careq network, on stock Caddy's listener, and for nginx
 // (`nginx -s reload`), in both connection modes. It asserts nothing and
-// runs only with CAREQ_RELOAD_FIGURES=1 (about 2.5 minutes).
+// runs only with CAREQ_RELOAD_FIGURES=1 (about 3.5 minutes). Each run
+// is preceded by 10 s of the same load without reloads, for the p99 beside.
 func TestReloadFigures(t *testing.T) {
 	if os.Getenv("CAREQ_RELOAD_FIGURES") == "" {
-		t.Skip("set CAREQ_RELOAD_FIGURES=1 to measure (about 2.5 minutes)")
+		t.Skip("set CAREQ_RELOAD_FIGURES=1 to measure (about 3.5 minutes)")
 	}
 	const clients, runFor, reloads = 32, 20 * time.Second, 50
 	backend := reloadBackend(t)
@@ -55,7 +56,11 @@ func TestReloadFigures(t *testing.T) {
 			t.Run(p.name+"/"+mode, func(t *testing.T) {
 				port := freePort(t)
 				reload := p.start(t, port)
-				stop := runLoad(fmt.Sprintf("http://127.0.0.1:%d/tickets", port), clients, keepAlive)
+				url := fmt.Sprintf("http://127.0.0.1:%d/tickets", port)
+				stop := runLoad(url, clients, keepAlive)
+				time.Sleep(runFor / 2)
+				base := stop()
+				stop = runLoad(url, clients, keepAlive)
 				every := runFor / (reloads + 1)
 				refused := 0
 				for i := range reloads {
@@ -67,9 +72,14 @@ func TestReloadFigures(t *testing.T) {
 				}
 				time.Sleep(every)
 				got := stop()
-				t.Logf("FIGURES | %s | %s | %d failed of %d (%d resets, %d EOF) | p99 %v | %d reloads refused",
+				p99 := func(s *loadStats) time.Duration {
+					s.mu.Lock()
+					defer s.mu.Unlock()
+					return s.p99().Round(100 * time.Microsecond)
+				}
+				t.Logf("FIGURES | %s | %s | %d failed of %d (%d resets, %d EOF) | p99 %v, without reloads %v (%d failed) | %d reloads refused",
 					p.name, mode, got.failed.Load(), got.failed.Load()+got.ok.Load(), got.resets.Load(), got.eofs.Load(),
-					func() time.Duration { got.mu.Lock(); defer got.mu.Unlock(); return got.p99() }(), refused)
+					p99(got), p99(base), base.failed.Load(), refused)
 			})
 		}
 	}

@@ -229,3 +229,40 @@ func TestAdoptInheritedSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestNewestGenerationAccepts: once a new generation opens, the old one
+// takes no new connection; if the new one closes again (a config that
+// failed to start), the old one accepts again.
+func TestNewestGenerationAccepts(t *testing.T) {
+	old, port := openGen(t, 0)
+	defer old.Close()
+	oldGot := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := old.Accept()
+			if err != nil {
+				return
+			}
+			oldGot <- c
+		}
+	}()
+	next, _ := openGen(t, port)
+	dial(t, port)
+	c := acceptWithin(t, next, 2*time.Second)
+	if c == nil {
+		t.Fatal("the new generation got nothing")
+	}
+	select {
+	case <-oldGot:
+		t.Fatalf("the old generation accepted a connection after a new one opened")
+	case <-time.After(100 * time.Millisecond):
+	}
+	next.Close() // rollback
+	dial(t, port)
+	select {
+	case c := <-oldGot:
+		c.Close()
+	case <-time.After(2 * time.Second):
+		t.Fatalf("the old generation does not accept again after the new one closed")
+	}
+}
