@@ -138,6 +138,13 @@ func (c *conn) Close() error {
 		if c.upgraded.Load() {
 			c.s.untrack(c)
 		}
+		if c.g != nil && !c.g.closed() && c.dropped() {
+			// The server read a request and dropped it unanswered: it
+			// is shutting down (Go's http.Server marks itself shutting
+			// down just before it closes its listener, our generation).
+			go c.closeWhenDraining()
+			return
+		}
 		if c.g == nil || !c.g.closed() {
 			c.gone.Store(true)
 			err = c.tcp.Close()

@@ -266,3 +266,39 @@ func TestNewestGenerationAccepts(t *testing.T) {
 		t.Fatalf("the old generation does not accept again after the new one closed")
 	}
 }
+
+// TestRequestDroppedBeforeTheListenerClosesIsHandedOver: Go's http.Server
+// marks itself shutting down, then closes its listener; a request it reads
+// in between is dropped (the connection closed) while the generation is
+// still open. It still goes to the new generation.
+func TestRequestDroppedBeforeTheListenerClosesIsHandedOver(t *testing.T) {
+	old, port := openGen(t, 0)
+	client := dial(t, port)
+	sc := acceptWithin(t, old, 2*time.Second)
+	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := client.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if _, err := io.ReadFull(sc, buf[:len(req)]); err != nil {
+		t.Fatal(err)
+	}
+	next, _ := openGen(t, port)
+	defer next.Close()
+	sc.Close() // dropped: the old generation is not closed yet
+	time.Sleep(20 * time.Millisecond)
+	old.Close()
+	nc := acceptWithin(t, next, 2*time.Second)
+	got := make([]byte, len(req))
+	if _, err := io.ReadFull(nc, got); err != nil || string(got) != req {
+		t.Fatalf("new generation read %q, %v; want the dropped request", got, err)
+	}
+	if _, err := nc.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := client.Read(buf)
+	if err != nil || string(buf[:n]) != "HTTP/1.1 204 No Content\r\n\r\n" {
+		t.Fatalf("client got %q, %v; want the new generation's answer", buf[:n], err)
+	}
+}
