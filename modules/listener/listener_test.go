@@ -198,7 +198,18 @@ func TestAdoptInheritedSocket(t *testing.T) {
 	}
 	defer f.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	files, addrs := inheritFrom(int(f.Fd()), 1)
+	// inheritFrom owns what it finds (as it owns systemd's descriptors):
+	// give it a descriptor of its own.
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, addrs := inheritFrom(fd, 1)
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	if len(addrs) != 1 || addrs[0].Port != port {
 		t.Fatalf("inheritFrom found %v, want 127.0.0.1:%d", addrs, port)
 	}
