@@ -160,7 +160,7 @@ func (s *socket) changedLocked() {
 	_ = s.ln.SetDeadline(time.Unix(1, 0))
 }
 
-// accepting reports whether g is the generation that takes connections
+// acceptingLocked reports whether g is the generation that takes connections
 // from the kernel. Must be called with mu held.
 func (s *socket) acceptingLocked(g *generation) bool {
 	return !s.paused.Load() && len(s.gens) > 0 && s.gens[len(s.gens)-1] == g && !g.closed()
