@@ -139,7 +139,7 @@ http://`+addr+` {
 	for i := range 10 {
 		call(c, mustReq(t, "GET", url, "Authorization", "Bearer "+k1.token(t, fmt.Sprintf("phone-%d", i))), fresh1)
 		resp, body := call(c, mustReq(t, "GET", url, "Authorization", "Bearer "+k2.token(t, fmt.Sprintf("new-%d", i))), unknown)
-		if resp != nil && (resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "auth-unavailable")) {
+		if resp != nil && (resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "keys-unavailable")) {
 			badUnknown = append(badUnknown, fmt.Sprintf("%d %s", resp.StatusCode, body))
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -170,7 +170,7 @@ http://`+addr+` {
 		t.Errorf("new tokens of a cached key during the outage: %s; want 10 × 200", fresh1)
 	}
 	if len(badUnknown) > 0 {
-		t.Errorf("unknown kid with the key server down: %d of 10 not 503 auth-unavailable with Retry-After, e.g. %s", len(badUnknown), badUnknown[0])
+		t.Errorf("unknown kid with the key server down: %d of 10 not 503 keys-unavailable with Retry-After, e.g. %s", len(badUnknown), badUnknown[0])
 	}
 	if accepted < 0 || accepted > 5*time.Second {
 		t.Errorf("the new key was accepted %v after the key server's return; want within 5s", accepted)

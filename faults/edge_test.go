@@ -18,9 +18,9 @@ import (
 
 // edgeSite is a gateway in front of a replica with the limits the edge
 // row relies on: request headers at most 64 KiB (431 beyond), request
-// bodies at most 1 MiB (413 beyond), headers within 3 s and the whole
-// request within readBody.
-func edgeSite(addr, replica, readBody string) string {
+// bodies at most 1 MiB (413 beyond), headers within 3 s, the whole
+// request within readBody, and (careq_upload) the body within upload.
+func edgeSite(addr, replica, readBody, upload string) string {
 	return fmt.Sprintf(`{
 	admin {$CAREQ_ADMIN}
 	auto_https off
@@ -44,9 +44,13 @@ http://%s {
 	request_body {
 		max_size 1MB
 	}
+	careq_upload {
+		max_size 1MB
+		timeout %s
+	}
 	reverse_proxy %s
 }
-`, readBody, addr, replica)
+`, readBody, addr, upload, replica)
 }
 
 // rawExchange sends head, then body (when not nil, from its own goroutine,
@@ -83,7 +87,7 @@ func faultEdge(t *testing.T) {
 	r := newRow(t, "200 slow-loris, 1 MiB header, 10,000 headers, 100 MiB body")
 	rep := startReplica(t, "edge-a")
 	addr := freeAddr(t)
-	g := startGateway(t, "gateway", edgeSite(addr, rep.addr, "10s"), addr)
+	g := startGateway(t, "gateway", edgeSite(addr, rep.addr, "10s", "10s"), addr)
 	url := "http://" + addr + "/api/v1/queues/edge/tickets"
 	normal := func(s *stats) *loader {
 		return startLoad(4, 10*time.Millisecond, func(int) *http.Client { return keepAlive() }, func(w, i int) (*http.Request, *stats) {
@@ -236,7 +240,7 @@ func faultSlowRequestBody(t *testing.T) {
 	r := newRow(t, "slow request body (stalls after 10 bytes)")
 	rep := startReplica(t, "slowbody-a")
 	addr := freeAddr(t)
-	g := startGateway(t, "gateway", edgeSite(addr, rep.addr, "2s"), addr)
+	g := startGateway(t, "gateway", edgeSite(addr, rep.addr, "30s", "2s"), addr)
 	s := newStats()
 	var problems []string
 	for range 5 {
@@ -253,7 +257,7 @@ func faultSlowRequestBody(t *testing.T) {
 	}
 	r.fromStats(s)
 	r.RSS = mib(g.rss())
-	r.Notes = "read_body 2 s in this row's Caddyfile; want 408 problem+json"
+	r.Notes = "careq_upload timeout 2 s in this row's Caddyfile; want 408 problem+json"
 	t.Logf("slow request body: %s", s)
 	if len(problems) > 0 || s.errors > 0 {
 		t.Errorf("stalled bodies answered %v (%d without answer: %v); want 408 application/problem+json", problems, s.errors, s.errSeen)

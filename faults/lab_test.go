@@ -17,7 +17,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-// queueSite is the shipped Caddyfile's API route (without auth: callers
+// queueSite is the shipped Caddyfile's API route (its listener network,
+// upload bounds and per-replica breakers included) (without auth: callers
 // are named by X-Caller) in front of the replicas, plus a zone that a test
 // drains (X-Drain) and a breaker it holds open (/held), to see that both
 // keep their state across reloads. marker changes nothing but the file.
@@ -27,6 +28,8 @@ func queueSite(addr string, replicas []string, timeout, marker string) string {
 	auto_https off
 	persist_config off
 	grace_period 10s
+	default_bind careq/
+	shutdown_delay 200ms
 }
 
 # %s
@@ -48,6 +51,10 @@ http://%s {
 			rate 1000/s
 			burst 1000
 		}
+		careq_upload {
+			max_size 16KiB
+			timeout 10s
+		}
 		careq_breaker queues {
 			consecutive_failures 5
 			failure_ratio 0.5
@@ -58,10 +65,12 @@ http://%s {
 			failure_status 500 502 503 504
 			failure_latency 5s
 			max_concurrent 500
+			per_replica
 		}
 		reverse_proxy %s {
 			lb_policy careq_queue {re.api.1} strict {
 				retry_after 10s
+				breaker queues
 			}
 			fail_duration 10s
 			max_fails 3

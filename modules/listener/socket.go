@@ -1,0 +1,237 @@
+package listener
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// socket is one kernel listening socket, kept for as long as any config
+// generation listens on its address. Every generation accepts from the same
+// socket, so a reload never closes the queue the kernel fills (issue #12).
+type socket struct {
+	key string
+	ln  *net.TCPListener
+
+	// refs counts the generations using the socket; guarded by poolMu.
+	refs int
+	// turn is held (a token in it) by the one goroutine inside ln.Accept,
+	// so that a closing generation knows whom its deadline wakes.
+	turn chan struct{}
+	// mu orders deadline changes against closes and pauses; it guards gens
+	// and changed.
+	mu sync.Mutex
+	// gens are the open generations, oldest first. Only the newest takes
+	// connections from the kernel, so an old config being replaced gets
+	// none it would have to drop or hand over.
+	gens []*generation
+	// changed is closed (and replaced) when gens or paused change.
+	changed chan struct{}
+	// handoff holds connections that a closing generation gave back before
+	// it read a request from them; the live generation serves them first.
+	handoff chan net.Conn
+	// paused is set when the process is told to stop: no more accepting,
+	// the kernel keeps queueing for the next process (socket activation).
+	paused atomic.Bool
+	// done is closed when the socket is closed.
+	done chan struct{}
+	// live counts open generations; a handoff needs one.
+	live atomic.Int32
+	// upgraded holds the connections switched to another protocol
+	// (WebSocket tunnels), told "going away" when the process exits.
+	upgradedMu sync.Mutex
+	upgraded   map[*conn]struct{}
+}
+
+// handoffQueue bounds the connections waiting to be taken over. A reload
+// hands back at most the connections the old generation accepted and had
+// not read yet, which is bounded by the accept rate of a few milliseconds.
+const handoffQueue = 4096
+
+var (
+	poolMu sync.Mutex
+	pool   = map[string]*socket{}
+)
+
+// acquire returns the socket for key, opening it with open when no
+// generation holds it, and counts one more user.
+func acquire(key string, open func() (*net.TCPListener, error)) (*socket, error) {
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	if s, ok := pool[key]; ok {
+		s.refs++
+		return s, nil
+	}
+	ln, err := open()
+	if err != nil {
+		return nil, err
+	}
+	s := &socket{
+		key:      key,
+		ln:       ln,
+		refs:     1,
+		turn:     make(chan struct{}, 1),
+		handoff:  make(chan net.Conn, handoffQueue),
+		done:     make(chan struct{}),
+		changed:  make(chan struct{}),
+		upgraded: map[*conn]struct{}{},
+	}
+	pool[key] = s
+	return s, nil
+}
+
+// release drops one user; the last one closes the socket. A connection
+// still waiting for a taker is served by last (see lastResort) while the
+// process exits, or closed.
+func (s *socket) release(last http.Handler) {
+	poolMu.Lock()
+	s.refs--
+	closing := s.refs == 0
+	if closing {
+		delete(pool, s.key)
+	}
+	poolMu.Unlock()
+	if !closing {
+		return
+	}
+	close(s.done)
+	_ = s.ln.Close()
+	for {
+		select {
+		case c := <-s.handoff:
+			if last == nil || !caddy.Exiting() || !serveLast(c, last) {
+				_ = c.Close()
+			}
+		default:
+			return
+		}
+	}
+}
+
+// wake makes the goroutine blocked in ln.Accept, if any, return so it can
+// look again at handoffs, pauses and its generation's state.
+func (s *socket) wake() {
+	s.mu.Lock()
+	_ = s.ln.SetDeadline(time.Unix(1, 0))
+	s.mu.Unlock()
+}
+
+// pause stops accepting: connections stay queued in the kernel.
+func (s *socket) pause() {
+	s.mu.Lock()
+	s.paused.Store(true)
+	s.changedLocked()
+	s.mu.Unlock()
+}
+
+// add makes g the newest generation, the one that accepts.
+func (s *socket) add(g *generation) {
+	s.mu.Lock()
+	s.gens = append(s.gens, g)
+	s.changedLocked()
+	s.mu.Unlock()
+}
+
+// remove closes g; the newest remaining generation accepts (the old one
+// again, when a new config failed to start).
+func (s *socket) remove(g *generation) {
+	s.mu.Lock()
+	for i, x := range s.gens {
+		if x == g {
+			s.gens = append(s.gens[:i], s.gens[i+1:]...)
+			break
+		}
+	}
+	close(g.done)
+	s.changedLocked()
+	s.mu.Unlock()
+}
+
+// changedLocked tells waiting generations to look again, and wakes the one
+// in ln.Accept. Must be called with mu held.
+func (s *socket) changedLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+	_ = s.ln.SetDeadline(time.Unix(1, 0))
+}
+
+// acceptingLocked reports whether g is the generation that takes connections
+// from the kernel. Must be called with mu held.
+func (s *socket) acceptingLocked(g *generation) bool {
+	return !s.paused.Load() && len(s.gens) > 0 && s.gens[len(s.gens)-1] == g && !g.closed()
+}
+
+// give queues c for the live generation. It reports false when there is no
+// live generation or no room, and then leaves c to the caller.
+func (s *socket) give(c net.Conn) bool {
+	if s.live.Load() == 0 {
+		return false
+	}
+	select {
+	case s.handoff <- c:
+	default:
+		return false
+	}
+	s.wake()
+	return true
+}
+
+// acceptOne waits for a connection for generation g: a handed-back one
+// first, else one from the kernel. It returns net.ErrClosed once g closes.
+func (s *socket) acceptOne(g *generation) (net.Conn, error) {
+	for {
+		select {
+		case c := <-s.handoff:
+			return c, nil
+		case <-g.done:
+			return nil, net.ErrClosed
+		default:
+		}
+		s.mu.Lock()
+		var turn chan struct{}
+		if s.acceptingLocked(g) {
+			turn = s.turn
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case c := <-s.handoff:
+			return c, nil
+		case <-g.done:
+			return nil, net.ErrClosed
+		case <-changed:
+			continue
+		case turn <- struct{}{}:
+		}
+		// Checked and cleared under mu: a change after this point sets a
+		// deadline in the past, which the Accept below obeys.
+		s.mu.Lock()
+		if !s.acceptingLocked(g) || len(s.handoff) > 0 {
+			s.mu.Unlock()
+			<-s.turn
+			continue
+		}
+		_ = s.ln.SetDeadline(time.Time{})
+		s.mu.Unlock()
+		c, err := s.ln.Accept()
+		<-s.turn
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue // woken on purpose
+			}
+			select {
+			case <-s.done:
+				return nil, net.ErrClosed
+			default:
+			}
+			return nil, err // temporary (EMFILE, …): http.Server backs off
+		}
+		return c, nil
+	}
+}
