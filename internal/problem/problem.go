@@ -44,6 +44,7 @@ const (
 	QueueOwnerDown       Cause = "queue-owner-unavailable"
 	BreakerOpen          Cause = "breaker-open"
 	Shed                 Cause = "overloaded"
+	ShedForPriority      Cause = "shed-for-priority"
 	AuthUnavailable      Cause = "auth-unavailable"
 	ServiceUnavailable   Cause = "service-unavailable"
 	UpstreamTimeout      Cause = "upstream-timeout"
@@ -156,6 +157,7 @@ var titles = map[Cause]string{
 	QueueOwnerDown:       "The replica that owns this queue is unavailable",
 	BreakerOpen:          "Circuit breaker open",
 	Shed:                 "Gateway overloaded",
+	ShedForPriority:      "Shed to keep capacity for higher-priority requests",
 	AuthUnavailable:      "Authentication temporarily unavailable",
 	ServiceUnavailable:   "Service unavailable",
 	UpstreamTimeout:      "Upstream timed out",

@@ -113,7 +113,7 @@ func init() {
 		problem.MethodNotImplemented, problem.UpstreamUnreachable, problem.UpstreamBadResponse,
 		problem.NoHealthyUpstream, problem.QueueOwnerDown, problem.BreakerOpen, problem.Shed,
 		problem.AuthUnavailable, problem.ServiceUnavailable, problem.UpstreamTimeout,
-		problem.ConcurrencyCapped,
+		problem.ConcurrencyCapped, problem.ShedForPriority,
 	}
 	cs := &causeSet{index: make(map[problem.Cause]int, len(known))}
 	for _, c := range known {
