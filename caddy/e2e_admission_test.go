@@ -168,9 +168,9 @@ func TestAdmissionE2EReservedShares(t *testing.T) {
 	}
 	m := g.metrics()
 	for _, want := range []string{
-		`careq_admission_decisions_total{class="display",outcome="shed",zone="queues"} 2`,
-		`careq_admission_decisions_total{class="kiosk",outcome="shed",zone="queues"} 1`,
-		`careq_admission_decisions_total{class="staff",outcome="admitted",zone="queues"} 6`,
+		`careq_admission_decisions_total{class="display",outcome="shed",priority="2",zone="queues"} 2`,
+		`careq_admission_decisions_total{class="kiosk",outcome="shed",priority="1",zone="queues"} 1`,
+		`careq_admission_decisions_total{class="staff",outcome="admitted",priority="0",zone="queues"} 6`,
 		`careq_admission_limit{zone="queues"} 4`,
 		`cause="shed-for-priority",code="503",route="api"} 4`,
 	} {

@@ -181,10 +181,10 @@ func overloadOne(name, gw, backend, admin string, plan overloadPlan, withModule 
 	}
 	if withModule {
 		settle, ok := settled(limits, slowAt)
-		fmt.Printf("\nLimit (careq_admission_limit, every 250 ms): %s\n", limitTrace(limits, start))
-		fmt.Printf("After the slowdown the limit settled in %v (within ±25%% of its final value from then on)\n\n", settle.Round(10*time.Millisecond))
+		fmt.Printf("\nLimit / unloaded latency learned, once a second (slowdown at %ds): %s\n", int((plan.overload / 2).Seconds()), limitTrace(limits, start))
+		fmt.Printf("After the slowdown the adaptive limit relearned the unloaded latency in %v (within ±25%% of %v from then on)\n\n", settle.Round(10*time.Millisecond), ovSlowDelay)
 		if !ok || settle > 10*time.Second {
-			failures = append(failures, fmt.Sprintf("the limit did not settle within 10 s of the slowdown (%v)", settle))
+			failures = append(failures, fmt.Sprintf("the adaptive limit did not settle within 10 s of the slowdown (%v)", settle))
 		}
 	}
 	return failures, nil
@@ -257,8 +257,8 @@ func printRow(run, phase, class string, s ovStats) {
 
 // limitPoint is one reading of the zone's limit.
 type limitPoint struct {
-	at    time.Time
-	limit float64
+	at              time.Time
+	limit, unloaded float64 // the limit, and the unloaded latency it has learned (s)
 }
 
 // watchLimit reads careq_admission_limit from the admin API every 250 ms
@@ -277,40 +277,43 @@ func watchLimit(admin string, stop <-chan struct{}) []limitPoint {
 		if err != nil {
 			continue
 		}
+		p := limitPoint{at: time.Now(), limit: -1}
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
 			if v, ok := strings.CutPrefix(sc.Text(), `careq_admission_limit{zone="queues"} `); ok {
-				if f, err := strconv.ParseFloat(v, 64); err == nil {
-					pts = append(pts, limitPoint{time.Now(), f})
-				}
+				p.limit, _ = strconv.ParseFloat(v, 64)
 			}
+			if v, ok := strings.CutPrefix(sc.Text(), `careq_admission_latency_seconds{kind="unloaded",zone="queues"} `); ok {
+				p.unloaded, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		if p.limit >= 0 {
+			pts = append(pts, p)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
 }
 
-// settled returns how long after at the limit entered, for good, the band
-// of ±25% around its final value (the mean of its last second).
+// settled returns how long after the slowdown at the zone had relearned
+// the backend's unloaded latency for good: from then on it stays within
+// ±25% of the new service time. (The limit itself, in requests in flight,
+// need not move: the backend serves as many at once as before, each more
+// slowly; what must follow is the latency the limit is judged against.)
 func settled(pts []limitPoint, at time.Time) (time.Duration, bool) {
-	if len(pts) < 5 {
-		return 0, false
-	}
-	end := pts[len(pts)-1].at
-	var sum float64
-	n := 0
+	lo, hi := 0.75*ovSlowDelay.Seconds(), 1.25*ovSlowDelay.Seconds()
+	last, seen := at, false
 	for _, p := range pts {
-		if end.Sub(p.at) <= time.Second {
-			sum, n = sum+p.limit, n+1
+		if !p.at.After(at) {
+			continue
 		}
-	}
-	final := sum / float64(n)
-	lo, hi := final*0.75-1, final*1.25+1 // ±1 for the small limits of this backend
-	last := at
-	for _, p := range pts {
-		if p.at.After(at) && (p.limit < lo || p.limit > hi) {
+		seen = true
+		if p.unloaded < lo || p.unloaded > hi {
 			last = p.at
 		}
+	}
+	if !seen || !last.Before(pts[len(pts)-1].at) {
+		return last.Sub(at), false
 	}
 	return last.Sub(at), true
 }
@@ -321,7 +324,7 @@ func limitTrace(pts []limitPoint, start time.Time) string {
 	next := time.Duration(0)
 	for _, p := range pts {
 		if at := p.at.Sub(start); at >= next {
-			fmt.Fprintf(&b, "%ds:%g ", int(at.Seconds()), p.limit)
+			fmt.Fprintf(&b, "%ds:%g/%.0fms ", int(at.Seconds()), p.limit, p.unloaded*1000)
 			next += time.Second
 		}
 	}

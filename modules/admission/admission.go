@@ -153,8 +153,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		fmt.Fprintf(&sig, "%d-%d-%d|", a.Min, a.Max, a.Initial)
 	}
 	for i, c := range h.Classes {
-		h.admitted[i] = decisions.WithLabelValues(h.Zone, c.Name, "admitted")
-		h.shed[i] = decisions.WithLabelValues(h.Zone, c.Name, "shed")
+		prio := strconv.Itoa(i)
+		h.admitted[i] = decisions.WithLabelValues(h.Zone, c.Name, prio, "admitted")
+		h.shed[i] = decisions.WithLabelValues(h.Zone, c.Name, prio, "shed")
 		h.inflight[i] = inFlight.WithLabelValues(h.Zone, c.Name)
 		reserves[i] = c.Reserve
 		fmt.Fprintf(&sig, "%s:%d,", c.Name, c.Reserve)

@@ -47,10 +47,17 @@ func (z *zone) reserved(c int, lim int64) int64 {
 // the slots left are either taken or held back for higher classes: a
 // request of class c must leave room for every higher class's reserve it
 // does not use yet. Higher classes may use whatever lower classes leave
-// idle.
+// idle. A class below its own reserve is always admitted, even when the
+// limit has just fallen below what is in flight (a probe of the adaptive
+// limit, a slowdown): a reserve is a guarantee.
 func (z *zone) acquire(c int) bool {
 	for {
 		lim := z.limit.Load()
+		if z.class[c].inflight.Load() < z.reserved(c, lim) {
+			z.total.Add(1)
+			z.class[c].inflight.Add(1)
+			return true
+		}
 		t := z.total.Load()
 		held := int64(0)
 		for j := range c {

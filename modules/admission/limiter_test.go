@@ -21,6 +21,9 @@ func TestZoneReserves(t *testing.T) {
 		{"staff over its reserve leaves none held", [3]int{5, 0, 4}, 1, true},
 		{"full zone refuses staff too", [3]int{3, 2, 5}, 0, false},
 		{"used reserve is not held twice", [3]int{3, 0, 4}, 2, true},
+		{"staff within its reserve over a fallen limit", [3]int{2, 4, 8}, 0, true},
+		{"kiosk within its reserve over a fallen limit", [3]int{3, 1, 8}, 1, true},
+		{"display has no reserve to fall back on", [3]int{0, 0, 10}, 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

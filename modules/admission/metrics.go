@@ -18,8 +18,8 @@ var (
 		Namespace: metricsNamespace,
 		Subsystem: metricsSubsystem,
 		Name:      "decisions_total",
-		Help:      "Admission decisions by zone, class and outcome (admitted, shed).",
-	}, []string{"zone", "class", "outcome"})
+		Help:      "Admission decisions by zone, class, the class's priority (0 is the top class) and outcome (admitted, shed).",
+	}, []string{"zone", "class", "priority", "outcome"})
 
 	inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: metricsNamespace,
