@@ -71,3 +71,37 @@ func provision(tb testing.TB, h *Handler) {
 	}
 	tb.Cleanup(func() { _ = h.Cleanup() })
 }
+
+// BenchmarkDecision is the admission decision alone: take a slot of the
+// lowest class (checking every higher class's reserve) and give it back.
+func BenchmarkDecision(b *testing.B) {
+	z := newZone([]int{30, 20, 0}, 64, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !z.acquire(2) {
+			b.Fatal("refused")
+		}
+		z.release(2)
+	}
+}
+
+// BenchmarkClassify is the class selection alone, for the default
+// Caddyfile's classes: a display read (one scope lookup) and a staff key's
+// write (a scope lookup, then the user id).
+func BenchmarkClassify(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		r    *http.Request
+	}{
+		{"display-read", newRequest("GET", "/api/v1/queues/q1/tickets", "display-dev", "queue:read")},
+		{"staff-write", newRequest("POST", "/api/v1/queues/q1/call", "staff-dev", "queue:read queue:write")},
+		{"no-auth-method-only", newRequest("GET", "/api/v1/queues/q1/tickets", "", "")},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = classify(queueClasses, tc.r)
+			}
+		})
+	}
+}
