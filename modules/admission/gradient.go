@@ -30,6 +30,10 @@ const (
 	gradientMin, gradientMax = 0.5, 2.0
 )
 
+// probeDraining marks a probe waiting for the requests admitted under the
+// old limit to drain.
+const probeDraining = -1
+
 // gradient is the adaptive limit: Envoy's adaptive concurrency rule
 // (a gradient of the unloaded latency over the measured one, after
 // Netflix's concurrency-limits Gradient). Every window:
@@ -54,15 +58,16 @@ type gradient struct {
 
 	windowEnd  atomic.Int64
 	sum, n     atomic.Int64 // latencies (ns) of the window and their count
-	probeStart atomic.Int64 // while probing: its start; samples of older requests are dropped
+	probeStart atomic.Int64 // while probing: probeDraining, then its start; older requests' samples are dropped
 
-	mu        sync.Mutex
-	minRTT    float64 // ns; 0 until the first window
-	lastRTT   float64 // ns, of the last window
-	atMin     int     // windows in a row at min with latency above minRTT·(1+buffer)
-	nextProbe int64
-	prevLimit int64 // the limit before a probe, restored after it
-	probing   bool
+	mu         sync.Mutex
+	minRTT     float64 // ns; 0 until the first window
+	lastRTT    float64 // ns, of the last window
+	atMin      int     // windows in a row at min with latency above minRTT·(1+buffer)
+	nextProbe  int64
+	prevLimit  int64 // the limit before a probe, restored after it
+	probeBegan int64
+	probing    bool
 }
 
 func newGradient(min, max int, clock func() int64) *gradient {
@@ -76,8 +81,18 @@ func newGradient(min, max int, clock func() int64) *gradient {
 // sample records the latency of a request of z that started at start and
 // ended at end, and moves z's limit when it closes a window.
 func (g *gradient) sample(z *zone, start, end int64) {
-	if ps := g.probeStart.Load(); ps != 0 && start < ps {
-		return // admitted before the probe: says nothing about the probe's load
+	if ps := g.probeStart.Load(); ps != 0 {
+		if ps == probeDraining {
+			// The probe starts once what was admitted under the old limit
+			// has drained: until then the backend is still queueing.
+			if z.total.Load() <= int64(g.min) {
+				g.probeStart.CompareAndSwap(probeDraining, end)
+			}
+			return
+		}
+		if start < ps {
+			return // admitted before the probe: says nothing about its load
+		}
 	}
 	g.sum.Add(end - start)
 	g.n.Add(1)
@@ -95,7 +110,15 @@ func (g *gradient) update(z *zone, now int64) {
 	}
 	n := g.n.Swap(0)
 	sum := g.sum.Swap(0)
-	if n < minSamples && !(g.probing && now-g.probeStart.Load() > int64(probeMax) && n > 0) {
+	if g.probing && n < minSamples && now-g.probeBegan > int64(probeMax) {
+		// A probe that gathered too few answers ends with what it has.
+		if n > 0 {
+			g.minRTT = float64(sum) / float64(n)
+		}
+		g.endProbe(z, now)
+		return
+	}
+	if n < minSamples {
 		// Too few to judge: keep them for the next window.
 		g.sum.Add(sum)
 		g.n.Add(n)
@@ -107,10 +130,8 @@ func (g *gradient) update(z *zone, now int64) {
 	g.lastRTT = rtt
 	peak := z.peak.Swap(z.total.Load())
 	if g.probing {
-		g.minRTT, g.probing = rtt, false
-		g.probeStart.Store(0)
-		z.limit.Store(g.prevLimit)
-		g.nextProbe = now + int64(probeInterval)
+		g.minRTT = rtt
+		g.endProbe(z, now)
 		return
 	}
 	if g.minRTT == 0 || rtt < g.minRTT {
@@ -145,9 +166,18 @@ func (g *gradient) update(z *zone, now int64) {
 // admitted since have answered to measure the unloaded latency. It must be
 // called with g.mu held, or before z is shared.
 func (g *gradient) probe(z *zone, now int64) {
-	g.probing, g.prevLimit = true, z.limit.Load()
-	g.probeStart.Store(now)
+	g.probing, g.prevLimit, g.probeBegan = true, z.limit.Load(), now
+	g.probeStart.Store(probeDraining)
 	z.limit.Store(int64(g.min))
+}
+
+// endProbe restores the limit a probe pinned. It must be called with g.mu
+// held.
+func (g *gradient) endProbe(z *zone, now int64) {
+	g.probing = false
+	g.probeStart.Store(0)
+	z.limit.Store(g.prevLimit)
+	g.nextProbe = now + int64(probeInterval)
 }
 
 // state returns the unloaded and the last measured latency, for metrics.

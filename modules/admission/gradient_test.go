@@ -125,3 +125,30 @@ func TestGradientProbeDropsOlderSamples(t *testing.T) {
 		t.Errorf("unloaded latency after a probe = %v, want about 20ms", minRTT)
 	}
 }
+
+func TestGradientProbeWaitsForTheBacklog(t *testing.T) {
+	c := &fakeClock{t: 1}
+	z := newZone([]int{0}, 16, newGradient(4, 500, c.now))
+	g := z.adapt
+	z.total.Store(20) // admitted under an older, higher limit
+	for range 20 {
+		c.t += int64(10 * time.Millisecond)
+		g.sample(z, c.t-int64(300*time.Millisecond), c.t) // queued behind the backlog
+	}
+	if g.n.Load() != 0 || !g.probing {
+		t.Fatalf("probe counted %d answers while 20 were still in flight over a min of 4, want none", g.n.Load())
+	}
+	z.total.Store(3)
+	c.t += int64(10 * time.Millisecond)
+	g.sample(z, c.t-int64(300*time.Millisecond), c.t) // starts the probe
+	for range 20 {
+		c.t += int64(10 * time.Millisecond)
+		g.sample(z, c.t-int64(20*time.Millisecond), c.t)
+	}
+	if minRTT, _ := g.state(); g.probing || minRTT != 20*time.Millisecond {
+		t.Fatalf("after the backlog drained: probing %v, unloaded latency %v; want the probe done at 20ms", g.probing, minRTT)
+	}
+	if got := z.limit.Load(); got < 16 {
+		t.Errorf("limit after the probe = %d, want at least the 16 it had before", got)
+	}
+}
