@@ -117,8 +117,8 @@ func shedProblem(t *testing.T, what string, resp *http.Response, body []byte, cl
 // through the real binary: displays get the one slot no class reserves
 // and are shed beyond it (503 shed-for-priority with Retry-After), kiosks
 // get their reserved slot and no more, and staff are admitted into their
-// reserve and may borrow what lower classes leave idle. Every slow
-// request still gets its answer.
+// reserve and may borrow what lower classes leave idle; a request in no
+// class gets the lowest. Every slow request still gets its answer.
 func TestAdmissionE2EReservedShares(t *testing.T) {
 	cfg, gw, replica := admissionConfig(t)
 	g := startGateway(t, cfg, gw, replica)
@@ -129,10 +129,15 @@ func TestAdmissionE2EReservedShares(t *testing.T) {
 	waitInFlight(t, g, "display", 1)
 	resp, body := get(t, base+"/tickets", "X-API-Key", displayKey)
 	shedProblem(t, "a second display read with staff's and kiosks' reserves unused", resp, body, "display")
+	// A request in no class (a kiosk's DELETE) gets the lowest class.
+	req, _ := http.NewRequest("DELETE", base+"/tickets/t-1", nil)
+	req.Header.Set("X-API-Key", kioskKey)
+	resp, body = do(t, req)
+	shedProblem(t, "a request in no class", resp, body, "display")
 
 	slow = append(slow, slowRequest("POST", base+"/tickets", kioskKey))
 	waitInFlight(t, g, "kiosk", 1)
-	req, _ := http.NewRequest("POST", base+"/tickets", strings.NewReader(`{"patient":"p-2"}`))
+	req, _ = http.NewRequest("POST", base+"/tickets", strings.NewReader(`{"patient":"p-2"}`))
 	req.Header.Set("X-API-Key", kioskKey)
 	req.Header.Set("Content-Type", "application/json")
 	resp, body = do(t, req)
@@ -168,11 +173,11 @@ func TestAdmissionE2EReservedShares(t *testing.T) {
 	}
 	m := g.metrics()
 	for _, want := range []string{
-		`careq_admission_decisions_total{class="display",outcome="shed",priority="2",zone="queues"} 2`,
+		`careq_admission_decisions_total{class="display",outcome="shed",priority="2",zone="queues"} 3`,
 		`careq_admission_decisions_total{class="kiosk",outcome="shed",priority="1",zone="queues"} 1`,
 		`careq_admission_decisions_total{class="staff",outcome="admitted",priority="0",zone="queues"} 6`,
 		`careq_admission_limit{zone="queues"} 4`,
-		`cause="shed-for-priority",code="503",route="api"} 4`,
+		`cause="shed-for-priority",code="503",route="api"} 5`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
