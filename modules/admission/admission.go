@@ -51,9 +51,9 @@ var zones = caddy.NewUsagePool()
 // last class if none) and counts against the zone's limit while it is in
 // flight; a WebSocket upgrade (or HTTP/2 CONNECT) counts until its
 // upgrade is answered only, not for the life of the tunnel. A request of
-// class c is admitted when, after it, the requests in flight plus the
-// reserves that the classes above c do not use yet stay within the limit.
-// Otherwise it is answered 503 with Retry-After and a problem document of
+// class c is admitted when it holds less than its own reserve, or when,
+// after it, the requests in flight plus the reserves that the classes
+// above c do not use yet stay within the limit. Otherwise it is answered 503 with Retry-After and a problem document of
 // type urn:careq:problem:shed-for-priority with members `zone`, `class`
 // and `limit`, before its body is read.
 type Handler struct {
