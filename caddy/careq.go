@@ -8,6 +8,7 @@ package careq
 
 import (
 	// The CareQ modules; each registers itself in its init.
+	_ "github.com/careq/gateway/modules/admission"
 	_ "github.com/careq/gateway/modules/auth"
 	_ "github.com/careq/gateway/modules/backend"
 	_ "github.com/careq/gateway/modules/breaker"

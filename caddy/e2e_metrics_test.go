@@ -59,6 +59,13 @@ http://%[3]s {
 		rate 100/s
 		burst 100
 	}
+	careq_admission queues {
+		adaptive 4 100 16
+		class staff 30%% {
+			when scope queue:call
+		}
+		class others
+	}
 	careq_breaker queues {
 		consecutive_failures 5
 		open_for 10s

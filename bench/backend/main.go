@@ -1,6 +1,14 @@
 // Command backend is the fast backend of the benchmark: it answers every
 // request with a small JSON document, as fast as net/http allows, so the
 // benchmark measures the gateway and not the queue service.
+//
+// With -workers it is instead a backend of known capacity for the overload
+// experiment (bench/run --overload): at most that many requests are served
+// at once, each taking -delay (the reference backend's fault knob,
+// `X-CareQ-Fault: delay=…`, applied to every request), and the rest wait
+// their turn, so its capacity is workers/delay requests per second and its
+// latency grows with the queue, as a real overloaded service's does.
+// POST /_bench/delay?d=<duration> changes the delay while it runs.
 package main
 
 import (
@@ -8,19 +16,53 @@ import (
 	"log"
 	"net/http"
 	"strconv"
+	"sync/atomic"
+	"time"
 )
 
 var body = []byte(`{"queue":"q1","ticket":"t-000042","patient":"p-17","priority":"routine","position":3}` + "\n")
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9201", "listen address (loopback only)")
+	workers := flag.Int("workers", 0, "serve at most this many requests at once, each taking -delay (0: no limit, no delay)")
+	delay := flag.Duration("delay", 0, "how long each request takes with -workers")
 	flag.Parse()
 	length := strconv.Itoa(len(body))
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	answer := func(w http.ResponseWriter) {
 		hd := w.Header()
 		hd["Content-Type"] = []string{"application/json"}
 		hd["Content-Length"] = []string{length}
 		_, _ = w.Write(body)
+	}
+	if *workers <= 0 {
+		log.Fatal(http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { answer(w) })))
+	}
+	var d atomic.Int64
+	d.Store(int64(*delay))
+	slots := make(chan struct{}, *workers)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /_bench/delay", func(w http.ResponseWriter, r *http.Request) {
+		v, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil || v < 0 || v > 10*time.Second {
+			http.Error(w, "want d=<duration> from 0 to 10s", http.StatusBadRequest)
+			return
+		}
+		d.Store(int64(v))
 	})
-	log.Fatal(http.ListenAndServe(*addr, h))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+		case <-r.Context().Done():
+			return // the client gave up while waiting for a worker
+		}
+		defer func() { <-slots }()
+		t := time.NewTimer(time.Duration(d.Load()))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			answer(w)
+		case <-r.Context().Done():
+		}
+	})
+	log.Fatal(http.ListenAndServe(*addr, mux))
 }

@@ -23,7 +23,19 @@ func main() {
 	conns := flag.Int("conns", 32, "wrk connections")
 	smoke := flag.Bool("smoke", false, "one short round of everything, to prove the script works (numbers mean nothing)")
 	memory := flag.Int("memory", 0, "instead of the throughput run, measure the resident size with this many distinct keys and tokens")
+	overload := flag.Bool("overload", false, "instead of the throughput run, the overload experiment of careq_admission (about 2 minutes)")
 	flag.Parse()
+	if *overload {
+		plan := overloadPlan{baseline: 10 * time.Second, overload: 40 * time.Second}
+		if *smoke {
+			plan = overloadPlan{baseline: time.Second, overload: 4 * time.Second}
+		}
+		if err := overloadRun(plan); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *memory > 0 {
 		if err := memoryRun(*memory); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

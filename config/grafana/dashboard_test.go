@@ -149,7 +149,7 @@ func TestPanels(t *testing.T) {
 
 // TestCoversEveryArea checks that the dashboard shows each family of
 // gateway metrics: RED, edge answers, upstreams, breakers, rate limits,
-// auth and queue routing.
+// auth, queue routing and admission.
 func TestCoversEveryArea(t *testing.T) {
 	d := load(t)
 	var all strings.Builder
@@ -165,6 +165,7 @@ func TestCoversEveryArea(t *testing.T) {
 		"careq_upstream_failures_total", "careq_breaker_state", "careq_breaker_rejected_total",
 		"careq_ratelimit_decisions_total", "careq_ratelimit_keys", "careq_ratelimit_redis_fallback",
 		"careq_auth_decisions_total", "careq_queue_selections_total",
+		"careq_admission_decisions_total", "careq_admission_limit", "careq_admission_in_flight",
 	} {
 		if !strings.Contains(all.String(), m) {
 			t.Errorf("no panel queries %s", m)

@@ -46,6 +46,7 @@ const (
 	QueueOwnerDown       Cause = "queue-owner-unavailable"
 	BreakerOpen          Cause = "breaker-open"
 	Shed                 Cause = "overloaded"
+	ShedForPriority      Cause = "shed-for-priority"
 	AuthUnavailable      Cause = "keys-unavailable" // careq_auth: no key can judge the token
 	ServiceUnavailable   Cause = "service-unavailable"
 	UpstreamTimeout      Cause = "upstream-timeout"
@@ -165,6 +166,7 @@ var titles = map[Cause]string{
 	QueueOwnerDown:       "The replica that owns this queue is unavailable",
 	BreakerOpen:          "Circuit breaker open",
 	Shed:                 "Gateway overloaded",
+	ShedForPriority:      "Shed to keep capacity for higher-priority requests",
 	AuthUnavailable:      "Signing keys unavailable",
 	ServiceUnavailable:   "Service unavailable",
 	UpstreamTimeout:      "Upstream timed out",

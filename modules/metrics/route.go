@@ -115,6 +115,7 @@ func init() {
 		problem.AuthUnavailable, problem.ServiceUnavailable, problem.UpstreamTimeout,
 		problem.ConcurrencyCapped, problem.MalformedBody, problem.RequestTimeout,
 		problem.IdempotencyKeyInvalid, problem.IdempotencyKeyInUse, problem.IdempotencyKeyMismatch,
+		problem.ShedForPriority,
 	}
 	cs := &causeSet{index: make(map[problem.Cause]int, len(known))}
 	for _, c := range known {

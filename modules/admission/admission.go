@@ -1,0 +1,276 @@
+// Package admission provides the careq_admission handler: priority
+// admission under overload (issue #16). A zone's requests share a
+// concurrency limit, fixed or adaptive; each priority class is guaranteed
+// a share of it that lower classes can never take, and may borrow what
+// lower classes leave idle. Over the limit a request is refused at once
+// (or after a short, bounded wait) with 503, Retry-After and a problem
+// document of type urn:careq:problem:shed-for-priority.
+package admission
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	edge "github.com/careq/gateway/internal/problem"
+)
+
+const moduleName = "careq_admission"
+
+// Defaults and bounds.
+const (
+	defaultRetryAfter = 1
+	maxLimit          = 1_000_000
+	// maxWait bounds `wait`: a waiting request holds a connection and a
+	// goroutine, so the wait must stay short.
+	maxWait = 10 * time.Second
+	// waitPoll is how often a waiting request tries again. Polling keeps
+	// the admission path free of locks and queues; a waiter costs one
+	// timer wake-up per poll.
+	waitPoll   = 2 * time.Millisecond
+	maxClasses = 16
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// zones holds each zone's counts and limit across config reloads, keyed
+// by the zone's name and settings: a reload that keeps them keeps the
+// adaptive limit it learned.
+var zones = caddy.NewUsagePool()
+
+// Handler admits requests to a zone (one backend route) by priority class.
+// Each request is put in the first class whose conditions it meets (the
+// last class if none) and counts against the zone's limit while it is in
+// flight; a WebSocket upgrade (or HTTP/2 CONNECT) counts until its
+// upgrade is answered only, not for the life of the tunnel. A request of
+// class c is admitted when it holds less than its own reserve, or when,
+// after it, the requests in flight plus the reserves that the classes
+// above c do not use yet stay within the limit. Otherwise it is answered 503 with Retry-After and a problem document of
+// type urn:careq:problem:shed-for-priority with members `zone`, `class`
+// and `limit`, before its body is read.
+type Handler struct {
+	// Zone names the limit; handlers with the same zone and settings
+	// share it. Letters, digits, '.', '_' and '-', at most 64. Required.
+	Zone string `json:"zone,omitempty"`
+
+	// Limit is a fixed concurrency limit. Exactly one of limit and
+	// adaptive is required.
+	Limit int `json:"limit,omitempty"`
+
+	// Adaptive makes the limit follow the backend's latency.
+	Adaptive *Adaptive `json:"adaptive,omitempty"`
+
+	// Classes are the priority classes, highest first. At least one; the
+	// reserves add up to at most 100.
+	Classes []Class `json:"classes,omitempty"`
+
+	// Wait lets a request over the limit wait this long for a slot before
+	// it is refused. At most 10s. Default: 0, refused at once.
+	Wait caddy.Duration `json:"wait,omitempty"`
+
+	// RetryAfter is the Retry-After of a refusal, in seconds. Default: 1.
+	RetryAfter int `json:"retry_after,omitempty"`
+
+	zone     *zone
+	key      string // the zone's key in zones, once loaded
+	clock    func() int64
+	retry    string
+	admitted []prometheus.Counter
+	shed     []prometheus.Counter
+	inflight []prometheus.Gauge
+}
+
+// Adaptive bounds an adaptive limit.
+type Adaptive struct {
+	// Min is the lowest the limit goes. Keep it below what the backend
+	// serves at once without queueing: the unloaded latency is measured
+	// at this limit. Default: 4.
+	Min int `json:"min,omitempty"`
+	// Max is the highest the limit goes. Default: 1000.
+	Max int `json:"max,omitempty"`
+	// Initial is the limit before any latency is known. Default: min.
+	Initial int `json:"initial,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers." + moduleName,
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+var epoch = time.Now()
+
+// monotonic is the default clock: nanoseconds since the process started.
+func monotonic() int64 { return int64(time.Since(epoch)) }
+
+// Provision fills in defaults and attaches the zone, reusing the one of
+// the previous config when its settings are the same.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if h.RetryAfter == 0 {
+		h.RetryAfter = defaultRetryAfter
+	}
+	if a := h.Adaptive; a != nil {
+		if a.Min == 0 {
+			a.Min = 4
+		}
+		if a.Max == 0 {
+			a.Max = 1000
+		}
+		if a.Initial == 0 {
+			a.Initial = a.Min
+		}
+	}
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	if h.clock == nil {
+		h.clock = monotonic
+	}
+	h.retry = strconv.Itoa(h.RetryAfter)
+	n := len(h.Classes)
+	h.admitted = make([]prometheus.Counter, n)
+	h.shed = make([]prometheus.Counter, n)
+	h.inflight = make([]prometheus.Gauge, n)
+	reserves := make([]int, n)
+	var sig strings.Builder
+	fmt.Fprintf(&sig, "%s|%d|", h.Zone, h.Limit)
+	if a := h.Adaptive; a != nil {
+		fmt.Fprintf(&sig, "%d-%d-%d|", a.Min, a.Max, a.Initial)
+	}
+	for i, c := range h.Classes {
+		prio := strconv.Itoa(i)
+		h.admitted[i] = decisions.WithLabelValues(h.Zone, c.Name, prio, "admitted")
+		h.shed[i] = decisions.WithLabelValues(h.Zone, c.Name, prio, "shed")
+		h.inflight[i] = inFlight.WithLabelValues(h.Zone, c.Name)
+		reserves[i] = c.Reserve
+		fmt.Fprintf(&sig, "%s:%d,", c.Name, c.Reserve)
+	}
+	limitGauge := limitMetric.WithLabelValues(h.Zone)
+	minGauge := latencyMetric.WithLabelValues(h.Zone, "unloaded")
+	lastGauge := latencyMetric.WithLabelValues(h.Zone, "measured")
+	v, _, err := zones.LoadOrNew(sig.String(), func() (caddy.Destructor, error) {
+		var g *gradient
+		start := int64(h.Limit)
+		if a := h.Adaptive; a != nil {
+			g = newGradient(a.Min, a.Max, h.clock)
+			start = int64(a.Initial)
+		}
+		return newZoneEntry(newZone(reserves, start, g), limitGauge, minGauge, lastGauge), nil
+	})
+	if err != nil {
+		return fmt.Errorf("loading zone '%s': %w", h.Zone, err)
+	}
+	h.zone, h.key = v.(*zoneEntry).z, sig.String()
+	return nil
+}
+
+// Cleanup lets go of the zone; it stays while another config uses it.
+func (h *Handler) Cleanup() error {
+	if h.key == "" {
+		return nil
+	}
+	key := h.key
+	h.key = ""
+	_, err := zones.Delete(key)
+	return err
+}
+
+// ServeHTTP admits the request to its class or refuses it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
+	c := classify(h.Classes, r)
+	if !h.zone.acquire(c) && !h.await(r, c) {
+		h.shed[c].Inc()
+		return h.refusal(w, c)
+	}
+	h.admitted[c].Inc()
+	h.inflight[c].Inc()
+	if isTunnel(r) {
+		return h.serveTunnel(w, r, next, c)
+	}
+	var start int64
+	if h.zone.adapt != nil {
+		start = h.clock()
+	}
+	defer h.done(r, c, start, &err)
+	return next.ServeHTTP(w, r)
+}
+
+// done gives back the slot of a request of class c and feeds its latency
+// to the adaptive limit; deferred, so a panic further down gives it back
+// too. Only what says something about the backend is fed: an answer, or
+// a gateway timeout (the backend was too slow). A client's hang-up, and a
+// refusal further down the route (a breaker's 503, an unreachable
+// backend's 502) are not latencies of the backend.
+func (h *Handler) done(r *http.Request, c int, start int64, err *error) {
+	h.zone.release(c)
+	h.inflight[c].Dec()
+	g := h.zone.adapt
+	if g == nil || r.Context().Err() != nil {
+		return
+	}
+	if *err != nil {
+		if status, _ := edge.CauseOf(*err); status != http.StatusGatewayTimeout {
+			return
+		}
+	}
+	g.sample(h.zone, start, h.clock())
+}
+
+// await waits up to h.Wait for a slot of class c.
+func (h *Handler) await(r *http.Request, c int) bool {
+	if h.Wait <= 0 {
+		return false
+	}
+	deadline := time.Now().Add(time.Duration(h.Wait))
+	t := time.NewTimer(waitPoll)
+	defer t.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case <-r.Context().Done():
+			return false
+		case <-t.C:
+		}
+		if h.zone.acquire(c) {
+			return true
+		}
+		t.Reset(waitPoll)
+	}
+	return false
+}
+
+// refusal is the answer to a request of class c shed for priority.
+func (h *Handler) refusal(w http.ResponseWriter, c int) error {
+	lim := h.zone.limit.Load()
+	return edge.New(http.StatusServiceUnavailable, edge.ShedForPriority,
+		"zone '"+h.Zone+"' is at its limit of "+strconv.FormatInt(lim, 10)+
+			" requests in flight, with what is left held for higher-priority requests; class '"+
+			h.Classes[c].Name+"' is shed (see Retry-After)").
+		With("zone", h.Zone).
+		With("class", h.Classes[c].Name).
+		With("limit", lim).
+		WithHeader("Retry-After", h.retry).
+		Refuse(w)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	// zoneEntry keeps its file free of Caddy imports, so its guard lives here.
+	_ caddy.Destructor = (*zoneEntry)(nil)
+)

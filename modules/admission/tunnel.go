@@ -1,0 +1,74 @@
+package admission
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// upgrade wraps the ResponseWriter of a tunnel request to give its slot
+// back as soon as the upgrade is answered: a live feed counts on its
+// upgrade only, as in careq_breaker, and the tunnel that follows holds no
+// slot. ResponseWriterWrapper passes Hijack and the rest through.
+type upgrade struct {
+	caddyhttp.ResponseWriterWrapper
+	h       *Handler
+	class   int
+	connect bool // an HTTP/2 CONNECT: a 2xx starts the tunnel
+	freed   bool
+}
+
+var upgrades = sync.Pool{New: func() any { return new(upgrade) }}
+
+func (u *upgrade) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols || (u.connect && code >= 200 && code < 300) {
+		u.free()
+	}
+	u.ResponseWriter.WriteHeader(code)
+}
+
+func (u *upgrade) free() {
+	if !u.freed {
+		u.freed = true
+		u.h.zone.release(u.class)
+		u.h.inflight[u.class].Dec()
+	}
+}
+
+// serveTunnel serves an admitted tunnel request of class c. Its latency is
+// not fed to the adaptive limit: how long an upgrade takes is not how long
+// the backend takes to answer.
+func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, c int) error {
+	u := upgrades.Get().(*upgrade)
+	u.ResponseWriter, u.h, u.class, u.connect = w, h, c, r.Method == http.MethodConnect
+	defer func() {
+		u.free()
+		*u = upgrade{}
+		upgrades.Put(u)
+	}()
+	return next.ServeHTTP(u, r)
+}
+
+// isTunnel reports whether r asks for a tunnel: an HTTP/1.1 upgrade
+// (WebSocket) or an HTTP/2+ CONNECT (RFC 8441 WebSocket, or a proxy
+// tunnel).
+func isTunnel(r *http.Request) bool {
+	if r.ProtoMajor >= 2 {
+		return r.Method == http.MethodConnect
+	}
+	if r.Header.Get("Upgrade") == "" {
+		return false
+	}
+	for _, v := range r.Header["Connection"] {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,47 @@
+package admission
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// gaugeEvery is how often a zone's limit and latencies are copied to
+// their gauges: reading them on every request would cost the hot path.
+const gaugeEvery = 250 * time.Millisecond
+
+// zoneEntry is a zone as held in zones: it keeps the zone's gauges up to
+// date until destroyed.
+type zoneEntry struct {
+	z    *zone
+	stop chan struct{}
+}
+
+func newZoneEntry(z *zone, limit, unloaded, measured prometheus.Gauge) *zoneEntry {
+	e := &zoneEntry{z: z, stop: make(chan struct{})}
+	limit.Set(float64(z.limit.Load()))
+	go func() {
+		t := time.NewTicker(gaugeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-e.stop:
+				return
+			case <-t.C:
+			}
+			limit.Set(float64(z.limit.Load()))
+			if z.adapt != nil {
+				u, m := z.adapt.state()
+				unloaded.Set(u.Seconds())
+				measured.Set(m.Seconds())
+			}
+		}
+	}()
+	return e
+}
+
+// Destruct stops the gauges' updates.
+func (e *zoneEntry) Destruct() error {
+	close(e.stop)
+	return nil
+}
