@@ -20,7 +20,7 @@ import (
 // made by defaultConfig, by replica name.
 func capsReplicas(t *testing.T, cfg string) map[string]string {
 	t.Helper()
-	re := regexp.MustCompile(`http://:(\d+) \{\s*bind 127\.0\.0\.1\s*careq_backend (\S+)`)
+	re := regexp.MustCompile(`http://:(\d+) \{\s*bind (?:careq/)?127\.0\.0\.1\s*careq_backend (\S+)`)
 	out := map[string]string{}
 	for _, m := range re.FindAllStringSubmatch(cfg, -1) {
 		out[m[2]] = "127.0.0.1:" + m[1]
