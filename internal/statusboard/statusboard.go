@@ -60,3 +60,11 @@ func Query(name, arg string) (answer any, ok bool) {
 	}
 	return fn(arg), true
 }
+
+// Refusals is how many answers the gateway gave itself on a route for a
+// cause (careq_metrics' careq_gateway_responses_total, summed over codes).
+type Refusals struct {
+	Route string  `json:"route"`
+	Cause string  `json:"cause"`
+	Count float64 `json:"count"`
+}
