@@ -80,12 +80,18 @@ func (a *Admin) Routes() []caddy.AdminRoute {
 }
 
 func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
+	return serve(w, r, strings.TrimPrefix(r.URL.Path, basePath))
+}
+
+// serve answers the resource rest (a path relative to the page) for the
+// admin API and for the careq_status handler alike.
+func serve(w http.ResponseWriter, r *http.Request, rest string) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use GET", r.Method)}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	switch rest := strings.TrimPrefix(r.URL.Path, basePath); rest {
+	switch rest {
 	case "status.json":
 		return writeJSON(w, document(time.Now()))
 	case "owner.json":
@@ -108,6 +114,7 @@ func (a *Admin) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.Header().Set("Content-Type", contentTypes[rest[strings.LastIndexByte(rest, '.'):]])
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		w.Header().Set("Referrer-Policy", "same-origin")
 		_, err = w.Write(b)
 		return err
 	default:

@@ -105,7 +105,7 @@
     dlg.onclose = async () => {
       if (dlg.returnValue !== "ok") return;
       try {
-        const r = await fetch("/careq/breakers/" + encodeURIComponent(name) + "/" + action, { method: "POST" });
+        const r = await fetch("breakers/" + encodeURIComponent(name) + "/" + action, { method: "POST" });
         say(r.ok ? label + ": done for " + name + "." : label + " failed for " + name + ": HTTP " + r.status + ".");
       } catch (e) {
         say(label + " failed for " + name + ": the gateway did not answer.");
