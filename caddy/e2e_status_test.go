@@ -438,4 +438,3 @@ func stScreenshots(t *testing.T, ctx context.Context, e *stEnv, dir string) {
 		}
 	}
 }
-
