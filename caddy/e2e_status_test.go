@@ -429,7 +429,7 @@ func stScreenshots(t *testing.T, ctx context.Context, e *stEnv, dir string) {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(shot.width, shot.height, vp...), chromedp.Sleep(1500*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
 		}

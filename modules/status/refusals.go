@@ -35,7 +35,9 @@ type samples struct {
 	list []sample
 }
 
-var history samples
+// history starts with the counts at zero when the process started, so
+// that in its first minute the refusals since the start are all counted.
+var history = samples{list: []sample{{at: processStart, totals: map[[2]string]float64{}}}}
 
 func index(list []statusboard.Refusals) map[[2]string]float64 {
 	m := make(map[[2]string]float64, len(list))
@@ -75,6 +77,8 @@ func (s *samples) lastMinute(now time.Time, list []statusboard.Refusals) refusal
 	s.mu.Unlock()
 	rep := refusalReport{ByCause: []count{}, ByRoute: []count{}, Rows: []statusboard.Refusals{}}
 	if base == nil {
+		// No sample within the minute (the sampler is late): count from
+		// the process start.
 		since = processStart
 	}
 	rep.Seconds = int(now.Sub(since).Round(time.Second) / time.Second)

@@ -53,8 +53,10 @@
       if (!row) {
         row = { tr: el("tr"), cells: [] };
         row.tr.dataset.breaker = b.name;
-        for (let i = 0; i < 6; i++) { const td = el("td"); row.cells.push(td); row.tr.append(td); }
+        const labels = [...$("breakers").tHead.rows[0].cells].map((th) => th.textContent);
+        for (let i = 0; i < 6; i++) { const td = el("td"); td.dataset.label = labels[i]; row.cells.push(td); row.tr.append(td); }
         const act = el("td");
+        act.dataset.label = labels[6];
         for (const [action, label] of [["open", "Force open"], ["close", "Force closed"], ["release", "Release"]]) {
           const btn = el("button", label);
           btn.type = "button";
