@@ -37,7 +37,11 @@ type samples struct {
 
 // history starts with the counts at zero when the process started, so
 // that in its first minute the refusals since the start are all counted.
-var history = samples{list: []sample{{at: processStart, totals: map[[2]string]float64{}}}}
+var history = newSamples(processStart)
+
+func newSamples(start time.Time) *samples {
+	return &samples{list: []sample{{at: start, totals: map[[2]string]float64{}}}}
+}
 
 func index(list []statusboard.Refusals) map[[2]string]float64 {
 	m := make(map[[2]string]float64, len(list))

@@ -9,7 +9,7 @@ import (
 
 func TestLastMinute(t *testing.T) {
 	t0 := time.Unix(10_000, 0)
-	s := samples{list: []sample{{at: t0, totals: map[[2]string]float64{}}}}
+	s := newSamples(t0)
 	row := func(n float64) []statusboard.Refusals {
 		return []statusboard.Refusals{{Route: "queues", Cause: "rate-limited", Count: n}}
 	}
