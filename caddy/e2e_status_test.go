@@ -400,6 +400,26 @@ func TestStatusPageE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("careq_status takes breaker actions only from its own page", func(t *testing.T) {
+		name := "queues@" + owner
+		for _, origin := range []string{"", "http://evil.example", "http://127.0.0.1:1"} {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+e.status+"/breakers/"+name+"/open", nil)
+			if origin != "" {
+				req.Header.Set("Origin", origin)
+			}
+			if resp, body := do(t, req); resp.StatusCode != 403 {
+				t.Errorf("POST breaker action with Origin %q: %d %s, want 403", origin, resp.StatusCode, body)
+			}
+		}
+		if b := e.breaker(t, name); b["state"] != "closed" {
+			t.Errorf("after refused actions: %v, want still closed", b)
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+e.status+"/breakers/"+name+"/open", nil)
+		if resp, _ := do(t, req); resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
+			t.Errorf("GET on a breaker action: %d Allow %q, want 405 Allow POST", resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	})
+
 	t.Run("refusals of the last minute", func(t *testing.T) {
 		stWait(t, ctx, "rate-limited refusals by cause", `document.getElementById('by-cause').innerText.includes('rate-limited')`, 3*time.Second)
 		stWait(t, ctx, "refusals by route", `document.getElementById('by-route').innerText.includes('queues')`, 3*time.Second)
