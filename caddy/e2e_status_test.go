@@ -37,15 +37,17 @@ type stEnv struct {
 	status   string // the careq_status site
 	replicas []string
 	token    string // an HMAC token of caller clinic-7-kiosk
+	redis    *rlRedis
 }
 
 // stStart starts a gateway with two replicas behind a per-replica breaker
 // and careq_queue, an HMAC-JWT and API-key auth, a rate limit of 2 per
-// minute per caller, and a caps.
+// minute per caller, a zone shared through a real redis-server, and a caps.
 func stStart(t *testing.T) *stEnv {
 	gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	a, b := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	st := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	rd := rlStartRedis(t)
 	cfg := fmt.Sprintf(`{
 	auto_https off
 }
@@ -72,6 +74,12 @@ http://%s {
 			api_key {
 				file config/dev/api-keys.txt
 			}
+		}
+		careq_ratelimit shared {
+			key           {http.auth.user.id}
+			rate          100/s
+			redis         %s
+			redis_timeout 200ms
 		}
 		careq_ratelimit kiosks {
 			key  {http.auth.user.id}
@@ -100,11 +108,11 @@ http://%s {
 http://%s {
 	careq_backend replica-b
 }
-`, st, gw, stHMACSecret, a, b, a, b)
+`, st, gw, stHMACSecret, rd.addr(), a, b, a, b)
 	g := startGateway(t, cfg, st, gw, a, b)
 	tok := authMint(t, "--sub", "clinic-7-kiosk", "--scopes", "queue:read queue:write", "--secret", stHMACSecret,
 		"--issuer", "careq-auth", "--audience", "careq-api", "--ttl", "10m")
-	return &stEnv{g: g, gw: gw, status: st, replicas: []string{a, b}, token: tok}
+	return &stEnv{g: g, gw: gw, status: st, replicas: []string{a, b}, token: tok, redis: rd}
 }
 
 // owner is the replica that owns queue, by the published formula.
@@ -287,7 +295,7 @@ func stClick(t *testing.T, ctx context.Context, name, action string, confirm boo
 // the admin API within 2 s, its force/release buttons work (with
 // confirmation, by mouse and by keyboard), the queue-owner box answers, a
 // tripped rate limit shows its caller, and no secret or token appears in
-// the page or its JSON.
+// the page or its JSON; Redis going down shows as the fallback.
 func TestStatusPageE2E(t *testing.T) {
 	ctx, consoleErrors := stBrowser(t)
 	e := stStart(t)
@@ -418,6 +426,14 @@ func TestStatusPageE2E(t *testing.T) {
 		if resp, _ := do(t, req); resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
 			t.Errorf("GET on a breaker action: %d Allow %q, want 405 Allow POST", resp.StatusCode, resp.Header.Get("Allow"))
 		}
+	})
+
+	t.Run("Redis reachable, then down with the fallback active", func(t *testing.T) {
+		stWait(t, ctx, "Redis reachable", `document.getElementById('summary').innerText.includes('Redis reachable')`, 2*time.Second)
+		e.redis.stop()
+		e.queueGet(t, queue, "X-API-Key", stKioskKey)
+		took := stWait(t, ctx, "Redis fallback", `document.getElementById('summary').innerText.includes('Redis unreachable, local fallback active: shared')`, 2*time.Second)
+		t.Logf("Redis outage shown %v after the request that met it", took.Round(time.Millisecond))
 	})
 
 	t.Run("refusals of the last minute", func(t *testing.T) {
