@@ -164,7 +164,7 @@
     for (const c of d.caps || []) limits.push(["caps", c.caps, c.keys_tracked, "not used", callers(c.top_refused)]);
     fill("limits", limits, 5, "No rate-limit zones or caps.");
     fill("auth", (d.auth || []).map((a) => [
-      a.realm, a.jwt_key || "none" + (a.issuer ? " (issuer " + a.issuer + ")" : ""),
+      a.realm, (a.jwt_key || "none") + (a.issuer ? " (issuer " + a.issuer + ")" : ""),
       a.jwks_keys ? (a.jwks_keys.join(", ") || "none") : "—",
       a.last_fetch ? a.last_fetch.at + ": " + (a.last_fetch.ok ? "ok" : "failed: " + a.last_fetch.error) : "—",
       a.api_keys]), 5, "No auth handlers.");
