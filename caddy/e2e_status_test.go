@@ -474,3 +474,41 @@ func stScreenshots(t *testing.T, ctx context.Context, e *stEnv, dir string) {
 		}
 	}
 }
+
+// stAuthSection returns the auth section of the admin API's status.json.
+func stAuthSection(t *testing.T, g *gateway) []map[string]any {
+	t.Helper()
+	code, body := g.adminGet("/careq/status.json")
+	var doc struct {
+		Auth []map[string]any `json:"auth"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &doc) != nil || len(doc.Auth) != 1 {
+		t.Fatalf("status.json: %d %s, want one auth handler", code, body)
+	}
+	return doc.Auth
+}
+
+// TestStatusJSONShowsTheKeyServer: the status JSON names the key set's key
+// ids and the last JWKS fetch, failed while the key server is down and
+// ok once it answers (a real key server process).
+func TestStatusJSONShowsTheKeyServer(t *testing.T) {
+	ks := newKeyServer(t)
+	ks.serve("dev-es256")
+	_, down := jwksGateway(t, ks)
+	a := stAuthSection(t, down)[0]
+	last, _ := a["last_fetch"].(map[string]any)
+	if a["jwt_key"] != "jwks" || a["jwks_healthy"] == true || last == nil || last["ok"] != false || last["error"] == "" {
+		t.Errorf("key server down: auth %v, want jwks, unhealthy, last fetch failed with its error", a)
+	}
+	ks.start()
+	_, up := jwksGateway(t, ks)
+	a = stAuthSection(t, up)[0]
+	last, _ = a["last_fetch"].(map[string]any)
+	kids, _ := a["jwks_keys"].([]any)
+	if a["jwks_healthy"] != true || last == nil || last["ok"] != true || len(kids) != 1 || kids[0] != "dev-es256" {
+		t.Errorf("key server up: auth %v, want healthy, last fetch ok, key ids [dev-es256]", a)
+	}
+	if a["jwks_url"] != ks.url() {
+		t.Errorf("jwks_url %v, want %s", a["jwks_url"], ks.url())
+	}
+}
