@@ -68,3 +68,15 @@ type Refusals struct {
 	Cause string  `json:"cause"`
 	Count float64 `json:"count"`
 }
+
+// Section calls the function of the one section named name; ok is false
+// when no module registered it.
+func Section(name string) (snapshot any, ok bool) {
+	mu.Lock()
+	fn := sections[name]
+	mu.Unlock()
+	if fn == nil {
+		return nil, false
+	}
+	return fn(), true
+}

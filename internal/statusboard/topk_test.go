@@ -54,6 +54,9 @@ func TestTopKNilAndEmpty(t *testing.T) {
 func TestSnapshotAndQuery(t *testing.T) {
 	Register("test_section", func() any { return 42 })
 	RegisterQuery("test_query", func(a string) any { return "got " + a })
+	if got, ok := Section("test_section"); !ok || got != 42 {
+		t.Fatalf("Section = %v %v", got, ok)
+	}
 	if got := Snapshot()["test_section"]; got != 42 {
 		t.Fatalf("section = %v", got)
 	}

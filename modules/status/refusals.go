@@ -17,8 +17,9 @@ const refusalSection = "refusal_totals"
 const minute = time.Minute
 
 func refusalTotals() []statusboard.Refusals {
-	v, _ := statusboard.Snapshot()[refusalSection].([]statusboard.Refusals)
-	return v
+	v, _ := statusboard.Section(refusalSection)
+	list, _ := v.([]statusboard.Refusals)
+	return list
 }
 
 // sample is the cumulative refusal counts at one time.

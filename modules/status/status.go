@@ -135,10 +135,11 @@ var contentTypes = map[string]string{
 // reverse_proxy knows them, and the refusals of the last minute.
 func document(now time.Time) map[string]any {
 	doc := statusboard.Snapshot()
+	totals, _ := doc[refusalSection].([]statusboard.Refusals)
 	doc["generated_at"] = now.UTC().Format(time.RFC3339)
 	doc["upstreams"] = upstreams()
 	delete(doc, refusalSection)
-	doc["refusals"] = history.lastMinute(now, refusalTotals())
+	doc["refusals"] = history.lastMinute(now, totals)
 	return doc
 }
 
