@@ -21,6 +21,7 @@ import (
 	_ "github.com/careq/gateway/modules/queuepolicy"
 	_ "github.com/careq/gateway/modules/ratelimit"
 	_ "github.com/careq/gateway/modules/requestid"
+	_ "github.com/careq/gateway/modules/status"
 	_ "github.com/careq/gateway/modules/upload"
 )
 

@@ -198,6 +198,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.compileRules()
 	h.compileChallenges()
+	h.track(true)
 	return nil
 }
 
@@ -262,6 +263,7 @@ func (h *Handler) provisionJWT(ctx caddy.Context) error {
 }
 
 func (h *Handler) onJWKSFetch(ok bool, err error) {
+	h.recordFetch(ok, err)
 	if ok {
 		// A new key set may verify a token an old key refused.
 		h.neg.clear()
@@ -276,6 +278,7 @@ func (h *Handler) onJWKSFetch(ok bool, err error) {
 // Cleanup drops the cached tokens; the JWKS refresher stops with the
 // config's context.
 func (h *Handler) Cleanup() error {
+	h.track(false)
 	if h.cache != nil {
 		h.cache.clear()
 	}

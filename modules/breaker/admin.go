@@ -7,10 +7,14 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/careq/gateway/internal/statusboard"
 )
 
 func init() {
 	caddy.RegisterModule(Admin{})
+	// The ops status page (issue #19) shows the breakers as listed here.
+	statusboard.Register("breakers", func() any { return snapshots(all()) })
 }
 
 // Admin serves the breakers on Caddy's admin API. Caddy mounts every
@@ -170,11 +174,16 @@ func methodErr(r *http.Request, allow string) error {
 	return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use %s", r.Method, allow)}
 }
 
-func writeSnapshots(w http.ResponseWriter, list []*entry) error {
+func snapshots(list []*entry) []snapshot {
 	out := make([]snapshot, 0, len(list))
 	for _, e := range list {
 		out = append(out, snap(e))
 	}
+	return out
+}
+
+func writeSnapshots(w http.ResponseWriter, list []*entry) error {
+	out := snapshots(list)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	return json.NewEncoder(w).Encode(out)

@@ -11,12 +11,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/statusboard"
 )
 
 const moduleName = "careq_caps"
@@ -91,6 +93,7 @@ type Handler struct {
 	refused [numKinds]prometheus.Counter
 	full    prometheus.Counter
 	open    [numKinds]prometheus.Gauge
+	top     *statusboard.TopK // callers refused most, for the status page
 }
 
 // CaddyModule returns the Caddy module information.
@@ -133,6 +136,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading the counts of '%s': %w", h.Name, err)
 	}
 	h.table, h.loaded = v.(*table), true
+	h.top = topFor(h.Name)
 	h.table.setMaxKeys(h.MaxKeys)
 	return nil
 }
@@ -190,6 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	switch _, res := h.table.acquire(hk, k, limit); res {
 	case overCap:
 		h.refused[k].Inc()
+		h.top.Record(statusboard.CallerOf(r), time.Now())
 		return h.refusal(w, k)
 	case tableFull:
 		h.full.Inc()

@@ -106,6 +106,9 @@ type Policy struct {
 	count      counters           // metric children
 	logger     *zap.Logger        // the module's logger
 	warned     atomic.Bool        // the first request without a queue id was logged
+
+	// pool is the replicas last chosen from, for the status page.
+	pool atomic.Pointer[reverseproxy.UpstreamPool]
 }
 
 // CaddyModule returns the Caddy module information.
@@ -137,6 +140,7 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	}
 	p.count = count
 	p.logger = ctx.Logger()
+	p.track(true)
 	return nil
 }
 
@@ -161,6 +165,7 @@ func (p *Policy) Validate() error {
 // strict mode with the owner unavailable it annotates the request with the
 // queue-owner-unavailable problem before returning nil.
 func (p *Policy) Select(pool reverseproxy.UpstreamPool, r *http.Request, _ http.ResponseWriter) *reverseproxy.Upstream {
+	p.remember(pool)
 	if i := choose(p, pool, r); i >= 0 {
 		return pool[i]
 	}

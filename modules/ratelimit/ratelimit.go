@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/statusboard"
 )
 
 const moduleName = "careq_ratelimit"
@@ -247,6 +248,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	h.rejected.Inc()
+	h.zone.refused.Record(statusboard.CallerOf(r), now())
 	return edge.New(h.Status, edge.RateLimited, h.detail).
 		With("zone", h.Name).
 		WithHeader("Retry-After", strconv.FormatInt(retrySeconds(d.retryAfter), 10)).

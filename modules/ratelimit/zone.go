@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/careq/gateway/internal/statusboard"
 )
 
 // zones holds each zone's buckets across config reloads, keyed by the
@@ -43,6 +45,8 @@ type zone struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	refused *statusboard.TopK // callers refused most, for the status page
 }
 
 // zoneConfig is everything a zone is built from.
@@ -63,6 +67,7 @@ func newZone(cfg zoneConfig) *zone {
 		outages:     redisOutages.WithLabelValues(cfg.name),
 		fallbackG:   redisFallback.WithLabelValues(cfg.name),
 		done:        make(chan struct{}),
+		refused:     statusboard.NewTopK(topCallers),
 	}
 	if cfg.redis != nil {
 		z.shared = newRedisStore(*cfg.redis, cfg.name, cfg.rate, cfg.burst)

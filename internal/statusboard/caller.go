@@ -1,0 +1,28 @@
+package statusboard
+
+import (
+	"net"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// CallerOf names the caller of r for the status page: the authenticated
+// caller's id ({http.auth.user.id}, set by careq_auth: a token's subject
+// or an API key's caller id, never the credential itself), else the
+// client address. Only refusals call it: it is not on the allowed path.
+func CallerOf(r *http.Request) string {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		if v, ok := repl.GetString("http.auth.user.id"); ok && v != "" {
+			return v
+		}
+	}
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
