@@ -88,6 +88,10 @@ http://%s {
 		careq_caps kiosk-caps {
 			requests 20
 		}
+		careq_idempotency {
+			redis         %s
+			redis_timeout 200ms
+		}
 		careq_breaker queues {
 			consecutive_failures 3
 			open_for 1m
@@ -108,7 +112,7 @@ http://%s {
 http://%s {
 	careq_backend replica-b
 }
-`, st, gw, stHMACSecret, rd.addr(), a, b, a, b)
+`, st, gw, stHMACSecret, rd.addr(), rd.addr(), a, b, a, b)
 	g := startGateway(t, cfg, st, gw, a, b)
 	tok := authMint(t, "--sub", "clinic-7-kiosk", "--scopes", "queue:read queue:write", "--secret", stHMACSecret,
 		"--issuer", "careq-auth", "--audience", "careq-api", "--ttl", "10m")
@@ -430,10 +434,29 @@ func TestStatusPageE2E(t *testing.T) {
 
 	t.Run("Redis reachable, then down with the fallback active", func(t *testing.T) {
 		stWait(t, ctx, "Redis reachable", `document.getElementById('summary').innerText.includes('Redis reachable')`, 2*time.Second)
+		// A keyed ticket goes through the idempotency store on the same Redis.
+		nurse := authMint(t, "--sub", "clinic-7-nurse", "--scopes", "queue:read queue:write", "--secret", stHMACSecret,
+			"--issuer", "careq-auth", "--audience", "careq-api", "--ttl", "10m")
+		post := func(key string) int {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+e.gw+"/api/v1/queues/"+queue+"/tickets", strings.NewReader(`{"patient":"`+key+`"}`))
+			req.Header.Set("Authorization", "Bearer "+nurse)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", key)
+			resp, _ := do(t, req)
+			return resp.StatusCode
+		}
+		if c := post("status-before"); c != http.StatusCreated {
+			t.Fatalf("keyed POST with Redis up: %d, want 201", c)
+		}
+		stWait(t, ctx, "idempotency store reachable", `document.getElementById('idempotency').innerText.includes('reachable')`, 2*time.Second)
 		e.redis.stop()
 		e.queueGet(t, queue, "X-API-Key", stKioskKey)
 		took := stWait(t, ctx, "Redis fallback", `document.getElementById('summary').innerText.includes('Redis unreachable, local fallback active: shared')`, 2*time.Second)
 		t.Logf("Redis outage shown %v after the request that met it", took.Round(time.Millisecond))
+		if c := post("status-after"); c != http.StatusCreated {
+			t.Errorf("keyed POST with Redis down (redis_down pass): %d, want 201", c)
+		}
+		stWait(t, ctx, "idempotency store unreachable", `document.getElementById('summary').innerText.includes('Idempotency store unreachable: `+e.redis.addr()+`')`, 2*time.Second)
 	})
 
 	t.Run("refusals of the last minute", func(t *testing.T) {

@@ -55,7 +55,9 @@ type redisConfig struct {
 // the same server.
 type redisStore struct {
 	client  *redis.Client
+	addr    string
 	timeout time.Duration
+	health  health // last success and failure, for the status page
 }
 
 func newRedisStore(cfg redisConfig) *redisStore {
@@ -77,7 +79,7 @@ func newRedisStore(cfg redisConfig) *redisStore {
 			Mode: maintnotifications.ModeDisabled,
 		},
 	})
-	return &redisStore{client: c, timeout: cfg.timeout}
+	return &redisStore{client: c, addr: cfg.addr, timeout: cfg.timeout}
 }
 
 func redisKey(key *digest) string { return keyPrefix + hex.EncodeToString(key[:]) }
@@ -87,8 +89,10 @@ func (s *redisStore) claim(ctx context.Context, key *digest, claim []byte, lock 
 	defer cancel()
 	v, err := claimScript.Run(ctx, s.client, []string{redisKey(key)}, claim, lock.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
+		s.health.observe(nil)
 		return nil, nil
 	}
+	s.health.observe(err)
 	if err != nil {
 		return nil, err
 	}
@@ -101,13 +105,16 @@ func (s *redisStore) complete(ctx context.Context, key *digest, claim, rec []byt
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
 	n, err := completeScript.Run(ctx, s.client, []string{redisKey(key)}, claim, rec, ttl.Milliseconds()).Int()
+	s.health.observe(err)
 	return n == 1, err
 }
 
 func (s *redisStore) release(ctx context.Context, key *digest, claim []byte) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
-	return releaseScript.Run(ctx, s.client, []string{redisKey(key)}, claim).Err()
+	err := releaseScript.Run(ctx, s.client, []string{redisKey(key)}, claim).Err()
+	s.health.observe(err)
+	return err
 }
 
 // Destruct closes the client; the pool calls it when no config uses it.

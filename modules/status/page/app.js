@@ -134,6 +134,8 @@
     } else {
       items.push(badge("Redis not used", "ok"));
     }
+    const idem = (d.idempotency || []).filter((s) => s.kind === "redis" && s.reachable === false);
+    if (idem.length) items.push(badge("Idempotency store unreachable: " + idem.map((s) => s.redis).join(", "), "bad"));
     const jwks = (d.auth || []).filter((a) => a.jwt_key === "jwks");
     if (jwks.length) {
       const bad = jwks.filter((a) => !a.jwks_healthy);
@@ -168,6 +170,10 @@
       a.jwks_keys ? (a.jwks_keys.join(", ") || "none") : "—",
       a.last_fetch ? a.last_fetch.at + ": " + (a.last_fetch.ok ? "ok" : "failed: " + a.last_fetch.error) : "—",
       a.api_keys]), 5, "No auth handlers.");
+    fill("idempotency", (d.idempotency || []).map((s) => s.kind === "redis"
+      ? ["Redis " + s.redis, "shared",
+         s.reachable === undefined ? "no call yet" : (s.reachable ? "reachable" : "unreachable since " + s.last_error_at)]
+      : ["local", s.entries + " (" + s.bytes + " bytes)", "in memory"]), 3, "No idempotency store.");
     const r = d.refusals || { by_cause: [], by_route: [], seconds: 0 };
     $("refusal-span").textContent = "Over the last " + r.seconds + " s.";
     fill("by-cause", r.by_cause.map((c) => [c.name, c.count]), 2, "None.");

@@ -1,0 +1,75 @@
+package idempotency
+
+import (
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/careq/gateway/internal/statusboard"
+)
+
+// The ops status page (issue #19) shows every idempotency store in use:
+// how much a local one holds, and whether a Redis one answers.
+func init() {
+	statusboard.Register("idempotency", storesStatus)
+}
+
+// storeStatus is one store as the status page shows it. It names the Redis
+// server by address only: the pool key, which holds the password, never
+// leaves this package.
+type storeStatus struct {
+	Kind      string `json:"kind"` // local or redis
+	Redis     string `json:"redis,omitempty"`
+	Entries   int    `json:"entries,omitempty"`
+	Bytes     int    `json:"bytes,omitempty"`
+	Reachable *bool  `json:"reachable,omitempty"` // redis only; unknown before the first call
+	LastError string `json:"last_error_at,omitempty"`
+	LastOK    string `json:"last_ok_at,omitempty"`
+}
+
+func storesStatus() any {
+	out := []storeStatus{}
+	stores.Range(func(_, v any) bool {
+		switch s := v.(type) {
+		case *localStore:
+			n, b := s.stats()
+			out = append(out, storeStatus{Kind: "local", Entries: n, Bytes: b})
+		case *redisStore:
+			st := storeStatus{Kind: "redis", Redis: s.addr}
+			ok, bad := s.health.ok.Load(), s.health.bad.Load()
+			if ok != 0 || bad != 0 {
+				up := ok > bad
+				st.Reachable = &up
+			}
+			st.LastOK, st.LastError = stamp(ok), stamp(bad)
+			out = append(out, st)
+		}
+		return true
+	})
+	slices.SortFunc(out, func(a, b storeStatus) int {
+		return strings.Compare(a.Kind+a.Redis, b.Kind+b.Redis)
+	})
+	return out
+}
+
+func stamp(ns int64) string {
+	if ns == 0 {
+		return ""
+	}
+	return time.Unix(0, ns).UTC().Format(time.RFC3339)
+}
+
+// health remembers when a store last answered and last failed (unix
+// nanoseconds), with one atomic store per Redis round trip.
+type health struct {
+	ok, bad atomic.Int64
+}
+
+func (h *health) observe(err error) {
+	if err != nil {
+		h.bad.Store(time.Now().UnixNano())
+		return
+	}
+	h.ok.Store(time.Now().UnixNano())
+}
