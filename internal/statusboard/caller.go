@@ -1,11 +1,11 @@
 package statusboard
 
 import (
-	"net"
+	"github.com/careq/gateway/internal/caller"
+
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // CallerOf names the caller of r for the status page: the authenticated
@@ -14,15 +14,9 @@ import (
 // client address. Only refusals call it: it is not on the allowed path.
 func CallerOf(r *http.Request) string {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		if v, ok := repl.GetString("http.auth.user.id"); ok && v != "" {
+		if v, ok := repl.GetString(caller.UserIDPlaceholder); ok && v != "" {
 			return v
 		}
 	}
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
-		return ip
-	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
+	return caller.ClientIP(r)
 }

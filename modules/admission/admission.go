@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/careq/gateway/internal/caller"
 	edge "github.com/careq/gateway/internal/problem"
 )
 
@@ -197,7 +198,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.admitted[c].Inc()
 	h.inflight[c].Inc()
-	if isTunnel(r) {
+	if caller.IsTunnel(r) {
 		return h.serveTunnel(w, r, next, c)
 	}
 	var start int64

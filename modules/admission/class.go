@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/careq/gateway/internal/caller"
 )
 
 // Class is one priority class of a zone.
@@ -43,24 +45,24 @@ type Condition struct {
 	Path []string `json:"path,omitempty"`
 }
 
-// caller is what a request's conditions look at, looked up once and only
+// requestFacts is what a request's conditions look at, looked up once and only
 // if a condition needs it.
-type caller struct {
+type requestFacts struct {
 	r            *http.Request
 	repl         *caddy.Replacer
 	user, scopes string
 	haveU, haveS bool
 }
 
-func (c *caller) userID() string {
+func (c *requestFacts) userID() string {
 	if !c.haveU {
 		c.haveU = true
-		c.user = c.lookup("http.auth.user.id")
+		c.user = c.lookup(caller.UserIDPlaceholder)
 	}
 	return c.user
 }
 
-func (c *caller) scopeList() string {
+func (c *requestFacts) scopeList() string {
 	if !c.haveS {
 		c.haveS = true
 		c.scopes = c.lookup("http.auth.user.scopes")
@@ -68,7 +70,7 @@ func (c *caller) scopeList() string {
 	return c.scopes
 }
 
-func (c *caller) lookup(key string) string {
+func (c *requestFacts) lookup(key string) string {
 	if c.repl == nil {
 		return ""
 	}
@@ -78,7 +80,7 @@ func (c *caller) lookup(key string) string {
 }
 
 // matches reports whether the request meets every set field of cond.
-func (cond *Condition) matches(c *caller) bool {
+func (cond *Condition) matches(c *requestFacts) bool {
 	if len(cond.Method) > 0 && !anyEqual(cond.Method, c.r.Method) {
 		return false
 	}
@@ -130,7 +132,7 @@ func anyScope(scopes []string, list string) bool {
 // classify returns the index of the first class whose conditions r meets,
 // else the last (lowest) class.
 func classify(classes []Class, r *http.Request) int {
-	c := caller{r: r}
+	c := requestFacts{r: r}
 	c.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	for i := range classes {
 		cl := &classes[i]

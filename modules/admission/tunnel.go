@@ -2,7 +2,6 @@ package admission
 
 import (
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -49,26 +48,4 @@ func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request, next caddy
 		upgrades.Put(u)
 	}()
 	return next.ServeHTTP(u, r)
-}
-
-// isTunnel reports whether r asks for a tunnel: an HTTP/1.1 upgrade
-// (WebSocket) or an HTTP/2+ CONNECT (RFC 8441 WebSocket, or a proxy
-// tunnel).
-func isTunnel(r *http.Request) bool {
-	if r.ProtoMajor >= 2 {
-		return r.Method == http.MethodConnect
-	}
-	if r.Header.Get("Upgrade") == "" {
-		return false
-	}
-	for _, v := range r.Header["Connection"] {
-		for v != "" {
-			var tok string
-			tok, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
 }

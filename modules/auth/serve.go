@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/careq/gateway/internal/caller"
+
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -224,16 +226,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slo
 // clientAddr returns the client IP Caddy determined (trusted_proxies
 // aware), else the connection's peer address.
 func clientAddr(r *http.Request) (netip.Addr, bool) {
-	var addr netip.Addr
-	if s, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
-		addr, _ = netip.ParseAddr(s)
-	}
-	if !addr.IsValid() {
-		ap, err := netip.ParseAddrPort(r.RemoteAddr)
-		if err != nil {
-			return netip.Addr{}, false
-		}
-		addr = ap.Addr()
+	addr, err := netip.ParseAddr(caller.ClientIP(r))
+	if err != nil {
+		return netip.Addr{}, false
 	}
 	return addr.Unmap(), true
 }

@@ -6,11 +6,12 @@
 package caps
 
 import (
+	"github.com/careq/gateway/internal/caller"
+
 	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -84,7 +85,7 @@ type Handler struct {
 	// answered 503 `overloaded`. Default: 100000.
 	MaxKeys int `json:"max_keys,omitempty"`
 
-	keyer   keyer
+	keyer   caller.Keyer
 	table   *table // the counts, shared through tables
 	loaded  bool   // the table is held in tables
 	limits  [numKinds]int32
@@ -120,7 +121,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		// The table below must not be built from settings Validate refuses.
 		return err
 	}
-	h.keyer = newKeyer(h.Key)
+	h.keyer = caller.NewKeyer(h.Key)
 	h.limits = [numKinds]int32{int32(h.Requests), int32(h.Tunnels)}
 	h.retry = strconv.Itoa(h.RetryAfter)
 	for k := range numKinds {
@@ -177,17 +178,17 @@ func (h *Handler) Cleanup() error {
 // as long as next serves it, or refuses it when the caller is at the cap.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	k := kindRequests
-	if isTunnel(r) {
+	if caller.IsTunnel(r) {
 		k = kindTunnels
 	}
 	limit := h.limits[k]
 	if limit == 0 {
 		return next.ServeHTTP(w, r)
 	}
-	key, isIP, tooLong := h.keyer.key(r)
+	key, isIP, tooLong := h.keyer.Key(r)
 	if tooLong {
 		return edge.New(http.StatusBadRequest, edge.BadRequest,
-			"the caller key of this request is longer than "+strconv.Itoa(maxKeyLen)+" bytes").
+			"the caller key of this request is longer than "+strconv.Itoa(caller.MaxKeyLen)+" bytes").
 			With("caps", h.Name).Refuse(w)
 	}
 	hk := h.table.hash(key, isIP)
@@ -231,28 +232,6 @@ func (h *Handler) refusal(w http.ResponseWriter, k kind) error {
 		With("limit", h.limits[k]).
 		WithHeader("Retry-After", h.retry).
 		Refuse(w)
-}
-
-// isTunnel reports whether r asks for a tunnel: an HTTP/1.1 upgrade
-// (WebSocket) or an HTTP/2+ CONNECT (RFC 8441 WebSocket, or a proxy
-// tunnel).
-func isTunnel(r *http.Request) bool {
-	if r.ProtoMajor >= 2 {
-		return r.Method == http.MethodConnect
-	}
-	if r.Header.Get("Upgrade") == "" {
-		return false
-	}
-	for _, v := range r.Header["Connection"] {
-		for v != "" {
-			var tok string
-			tok, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Interface guards

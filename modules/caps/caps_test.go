@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/careq/gateway/internal/caller"
 	edge "github.com/careq/gateway/internal/problem"
 )
 
@@ -160,9 +161,9 @@ func TestServeHTTPReleasesOnPanic(t *testing.T) {
 
 func TestServeHTTPKeyTooLong(t *testing.T) {
 	h := provisioned(t, &Handler{Name: "unit-long", Requests: 1})
-	err := h.ServeHTTP(httptest.NewRecorder(), newRequest(strings.Repeat("x", maxKeyLen+1), false), pass)
+	err := h.ServeHTTP(httptest.NewRecorder(), newRequest(strings.Repeat("x", caller.MaxKeyLen+1), false), pass)
 	if s, c := edge.CauseOf(err); s != 400 || c != edge.BadRequest {
-		t.Fatalf("a key over %d bytes: %d %s, want 400 bad-request", maxKeyLen, s, c)
+		t.Fatalf("a key over %d bytes: %d %s, want 400 bad-request", caller.MaxKeyLen, s, c)
 	}
 }
 
@@ -205,39 +206,5 @@ func waitEmpty(t *testing.T, tb *table) {
 			t.Fatal("the table never emptied")
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestIsTunnel(t *testing.T) {
-	tests := []struct {
-		name       string
-		proto      int
-		method     string
-		connection string
-		upgrade    string
-		want       bool
-	}{
-		{"websocket", 1, "GET", "Upgrade", "websocket", true},
-		{"token list", 1, "GET", "keep-alive, upgrade", "websocket", true},
-		{"no upgrade header", 1, "GET", "Upgrade", "", false},
-		{"no connection token", 1, "GET", "keep-alive", "websocket", false},
-		{"plain", 1, "GET", "", "", false},
-		{"h2 connect", 2, "CONNECT", "", "", true},
-		{"h2 get", 2, "GET", "", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(tt.method, "/", nil)
-			r.ProtoMajor = tt.proto
-			if tt.connection != "" {
-				r.Header.Set("Connection", tt.connection)
-			}
-			if tt.upgrade != "" {
-				r.Header.Set("Upgrade", tt.upgrade)
-			}
-			if got := isTunnel(r); got != tt.want {
-				t.Errorf("isTunnel(%s %s, Connection %q, Upgrade %q) = %v, want %v", tt.method, tt.name, tt.connection, tt.upgrade, got, tt.want)
-			}
-		})
 	}
 }

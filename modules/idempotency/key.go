@@ -1,14 +1,13 @@
 package idempotency
 
 import (
+	"github.com/careq/gateway/internal/caller"
+
 	"crypto/sha256"
 	"encoding/binary"
-	"net"
 	"net/http"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // HeaderName is the request header that carries the key
@@ -104,17 +103,5 @@ func (s scoper) scope(r *http.Request) string {
 			return "id:" + v
 		}
 	}
-	return "ip:" + clientIP(r)
-}
-
-// clientIP returns the address Caddy determined for the client; without
-// it, the peer's address.
-func clientIP(r *http.Request) string {
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
-		return ip
-	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return strings.TrimSpace(r.RemoteAddr)
+	return "ip:" + caller.ClientIP(r)
 }

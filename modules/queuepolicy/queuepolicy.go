@@ -4,6 +4,8 @@
 package queuepolicy
 
 import (
+	"github.com/careq/gateway/internal/caller"
+
 	"fmt"
 	"net/http"
 	"regexp"
@@ -131,7 +133,7 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	if p.Breaker != "" {
 		p.gates = replicagate.For(p.Breaker)
 	}
-	p.single = singlePlaceholder(p.Key)
+	p.single, _ = caller.SinglePlaceholder(p.Key)
 	p.segment = segmentIndex(p.single)
 	p.retryAfter = strconv.FormatInt(ceilSeconds(time.Duration(p.RetryAfter)), 10)
 	count, err := registerMetrics(ctx.GetMetricsRegistry())
@@ -310,20 +312,6 @@ func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string, probin
 		e = e.With("queue", queue)
 	}
 	problem.Annotate(r, e)
-}
-
-// singlePlaceholder returns the name of the placeholder key consists of,
-// or "" when key is anything else (text around it, several placeholders,
-// escaped braces).
-func singlePlaceholder(key string) string {
-	if len(key) < 3 || key[0] != '{' || key[len(key)-1] != '}' {
-		return ""
-	}
-	name := key[1 : len(key)-1]
-	if strings.ContainsAny(name, "{}\\") {
-		return ""
-	}
-	return name
 }
 
 // hasPlaceholder reports whether key contains a {placeholder}.

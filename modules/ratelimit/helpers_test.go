@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"syscall"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -138,4 +141,25 @@ func metricValue(m prometheus.Metric) float64 {
 		return out.Counter.GetValue()
 	}
 	return out.Gauge.GetValue()
+}
+
+// newRequest builds a request as Caddy's server hands it to handlers: with
+// a replacer (holding set) and the client_ip var.
+func newRequest(remote, clientIP string, set map[string]any, header ...string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/tickets", nil)
+	r.RemoteAddr = remote
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	repl := caddyhttp.NewTestReplacer(r)
+	for k, v := range set {
+		repl.Set(k, v)
+	}
+	vars := map[string]any{}
+	if clientIP != "" {
+		vars[caddyhttp.ClientIPVarKey] = clientIP
+	}
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, vars)
+	return r.WithContext(ctx)
 }

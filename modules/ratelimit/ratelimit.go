@@ -6,6 +6,8 @@
 package ratelimit
 
 import (
+	"github.com/careq/gateway/internal/caller"
+
 	"fmt"
 	"net/http"
 	"regexp"
@@ -108,11 +110,11 @@ type Handler struct {
 	// answer is decided locally. Default: 50ms.
 	RedisTimeout caddy.Duration `json:"redis_timeout,omitempty"`
 
-	rate     Rate   // parsed Rate
-	keyer    keyer  // resolves each request's key
-	fields   fields // RateLimit field values
-	zone     *zone  // the zone's buckets, shared across reloads
-	poolKey  string // zone's key in zones; empty until loaded
+	rate     Rate         // parsed Rate
+	keyer    caller.Keyer // resolves each request's key
+	fields   fields       // RateLimit field values
+	zone     *zone        // the zone's buckets, shared across reloads
+	poolKey  string       // zone's key in zones; empty until loaded
 	allowed  prometheus.Counter
 	rejected prometheus.Counter
 	detail   string // problem detail for a rejection
@@ -156,7 +158,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		// The zone below must not be built from settings Validate refuses.
 		return err
 	}
-	h.keyer = newKeyer(h.Key)
+	h.keyer = caller.NewKeyer(h.Key)
 	h.fields = newFields(h.Name, h.Burst, r)
 	h.allowed = decisions.WithLabelValues(h.Name, "allowed")
 	h.rejected = decisions.WithLabelValues(h.Name, "rejected")
@@ -235,10 +237,10 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP takes one request from the caller's bucket, adds the RateLimit
 // fields, and either calls next or refuses the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	key, isIP, tooLong := h.keyer.key(r)
+	key, isIP, tooLong := h.keyer.Key(r)
 	if tooLong {
 		return edge.New(http.StatusBadRequest, edge.BadRequest,
-			"the rate-limit key of this request is longer than "+strconv.Itoa(maxKeyLen)+" bytes").
+			"the rate-limit key of this request is longer than "+strconv.Itoa(caller.MaxKeyLen)+" bytes").
 			With("zone", h.Name).Refuse(w)
 	}
 	d := h.zone.decide(r.Context(), key, isIP, now())

@@ -1,4 +1,4 @@
-package ratelimit
+package caller
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func newRequest(remote, clientIP string, set map[string]any, header ...string) *
 }
 
 func TestKey(t *testing.T) {
-	long := strings.Repeat("x", maxKeyLen+1)
+	long := strings.Repeat("x", MaxKeyLen+1)
 	tests := []struct {
 		name     string
 		template string
@@ -62,7 +62,7 @@ func TestKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRequest("192.0.2.1:5555", tt.clientIP, tt.set, tt.header...)
-			key, isIP, tooLong := newKeyer(tt.template).key(r)
+			key, isIP, tooLong := NewKeyer(tt.template).Key(r)
 			if key != tt.want || isIP != tt.isIP || tooLong != tt.tooLong {
 				t.Errorf("key(%q) = %q, isIP=%v, tooLong=%v; want %q, %v, %v", tt.template, key, isIP, tooLong, tt.want, tt.isIP, tt.tooLong)
 			}
@@ -85,9 +85,9 @@ func TestSinglePlaceholder(t *testing.T) {
 		{"plain", "", false},
 	}
 	for _, tt := range tests {
-		got, ok := singlePlaceholder(tt.in)
+		got, ok := SinglePlaceholder(tt.in)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("singlePlaceholder(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("SinglePlaceholder(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }
@@ -105,8 +105,8 @@ func TestKeyAllocations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRequest("192.0.2.1:5555", "203.0.113.9", tt.set)
-			k := newKeyer(tt.template)
-			if n := testing.AllocsPerRun(100, func() { k.key(r) }); n != 0 {
+			k := NewKeyer(tt.template)
+			if n := testing.AllocsPerRun(100, func() { k.Key(r) }); n != 0 {
 				t.Errorf("key(%q) allocates %v times per request, want 0", tt.template, n)
 			}
 		})
@@ -119,11 +119,11 @@ func FuzzKey(f *testing.F) {
 	for _, s := range []string{"", "kiosk-4", "{http.auth.user.id}", strings.Repeat("k", 300), "\x00\xff", "a,b"} {
 		f.Add(s)
 	}
-	k := newKeyer("{http.request.header.X-Kiosk-Id}")
+	k := NewKeyer("{http.request.header.X-Kiosk-Id}")
 	f.Fuzz(func(t *testing.T, v string) {
 		r := newRequest("192.0.2.1:5555", "203.0.113.9", nil)
 		r.Header["X-Kiosk-Id"] = []string{v}
-		key, isIP, tooLong := k.key(r)
+		key, isIP, tooLong := k.Key(r)
 		switch {
 		case key == "":
 			t.Fatalf("empty key for header %q", v)
@@ -131,8 +131,42 @@ func FuzzKey(f *testing.F) {
 			t.Fatalf("header %q gave address key %q", v, key)
 		case !isIP && key != v:
 			t.Fatalf("header %q gave key %q", v, key)
-		case tooLong != (len(key) > maxKeyLen):
+		case tooLong != (len(key) > MaxKeyLen):
 			t.Fatalf("header of %d bytes: tooLong=%v", len(v), tooLong)
 		}
 	})
+}
+
+func TestIsTunnel(t *testing.T) {
+	tests := []struct {
+		name       string
+		proto      int
+		method     string
+		connection string
+		upgrade    string
+		want       bool
+	}{
+		{"websocket", 1, "GET", "Upgrade", "websocket", true},
+		{"token list", 1, "GET", "keep-alive, upgrade", "websocket", true},
+		{"no upgrade header", 1, "GET", "Upgrade", "", false},
+		{"no connection token", 1, "GET", "keep-alive", "websocket", false},
+		{"plain", 1, "GET", "", "", false},
+		{"h2 connect", 2, "CONNECT", "", "", true},
+		{"h2 get", 2, "GET", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, "/", nil)
+			r.ProtoMajor = tt.proto
+			if tt.connection != "" {
+				r.Header.Set("Connection", tt.connection)
+			}
+			if tt.upgrade != "" {
+				r.Header.Set("Upgrade", tt.upgrade)
+			}
+			if got := IsTunnel(r); got != tt.want {
+				t.Errorf("IsTunnel(%s %s, Connection %q, Upgrade %q) = %v, want %v", tt.method, tt.name, tt.connection, tt.upgrade, got, tt.want)
+			}
+		})
+	}
 }
