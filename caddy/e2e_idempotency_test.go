@@ -1,6 +1,7 @@
 package careq_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -448,5 +449,44 @@ func TestIdempotencyE2EStreaming(t *testing.T) {
 	if r4.Header.Get("Idempotent-Replayed") != "true" || string(b4) != b3 || hits.Load() != 3 {
 		t.Errorf("retry of a streamed answer under max_answer: replayed %q, %d bytes, backend hits %d; want the whole answer replayed",
 			r4.Header.Get("Idempotent-Replayed"), len(b4), hits.Load())
+	}
+}
+
+// TestIdempotencyE2EClientHangUpIsNotReplayed: a kiosk whose own timeout is
+// shorter than the backend's answer hangs up; reverse_proxy records that as
+// 499 without an error. Its retry must reach the backend, never get that
+// 499 replayed for the key's whole ttl.
+func TestIdempotencyE2EClientHangUpIsNotReplayed(t *testing.T) {
+	cfg, gw := defaultConfig(t)
+	for _, r := range []string{"replica-a", "replica-b"} {
+		cfg = strings.Replace(cfg, "careq_backend "+r+"\n", "careq_backend "+r+" {\n\t\tfaults\n\t}\n", 1)
+	}
+	startGateway(t, cfg, gw)
+	url := "http://" + gw + "/api/v1/queues/idem-hangup/tickets"
+	auth := []string{"Authorization", "Bearer " + authDevToken(t, "kiosk-9", "queue:read queue:write")}
+	const key = "7d0c5e1b-hangup"
+
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"patient":"Hal"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set(auth[0], auth[1])
+	req.Header.Set("X-CareQ-Fault", "delay=1s")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if resp, err := http.DefaultClient.Do(req.WithContext(ctx)); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the kiosk's POST was answered %d within 200ms; want its own timeout first", resp.StatusCode)
+	}
+	time.Sleep(1500 * time.Millisecond) // the backend's delay is over
+
+	r, b := idPost(t, url, `{"patient":"Hal"}`, []string{key}, auth...)
+	if r.StatusCode == 499 || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("retry after a client hang-up: %d replayed=%q %s; want it proxied to the backend", r.StatusCode, r.Header.Get("Idempotent-Replayed"), b)
+	}
+	if n := idCount(idWaiting(t, url, auth...), "Hal"); n != 1 {
+		t.Errorf("%d tickets for Hal after a hang-up and a retry, want 1", n)
 	}
 }

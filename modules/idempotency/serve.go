@@ -81,9 +81,12 @@ func (h *Handler) serveKeyed(w http.ResponseWriter, r *http.Request, next caddyh
 	}()
 	err = next.ServeHTTP(rw, r)
 	done = true
-	if err != nil || !storable(rw.status) || rw.over {
-		// An edge answer (err), an answer the client may retry, or one
-		// too large to keep: the next request with this key is proxied.
+	gone := r.Context().Err() != nil && !rw.complete()
+	if err != nil || gone || !storable(rw.status) || rw.over {
+		// An edge answer (err), a client that hung up before the whole
+		// answer arrived (reverse_proxy records that as 499 without an
+		// error), an answer the client may retry, or one too large to
+		// keep: the next request with this key is proxied.
 		h.release(ctx, &sk, claim)
 		outcomes.notStored.Inc()
 		return err
@@ -185,14 +188,18 @@ func (h *Handler) invalid(p keyProblem) error {
 	return edge.New(http.StatusBadRequest, edge.IdempotencyKeyInvalid, string(p)).HandlerError()
 }
 
+// statusClientClosed is the status reverse_proxy records (and writes to
+// no one) when the client hung up before the answer.
+const statusClientClosed = 499
+
 // storable reports whether an answer of status is kept for retries: the
 // backend's final answers, except those a client is meant to retry (5xx,
 // 408, 425, 429) or that depend on its credentials (401, 403), as payment
-// APIs do.
+// APIs do, and never 499, the record of a client that hung up.
 func storable(status int) bool {
 	switch status {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout,
-		http.StatusTooEarly, http.StatusTooManyRequests:
+		http.StatusTooEarly, http.StatusTooManyRequests, statusClientClosed:
 		return false
 	}
 	return status >= 200 && status < 500

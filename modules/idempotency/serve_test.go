@@ -201,6 +201,8 @@ func TestNotStored(t *testing.T) {
 		}},
 		{"backend 500", func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(500); return nil }},
 		{"backend 429", func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(429); return nil }},
+		// reverse_proxy's record of a client that hung up before the answer.
+		{"client hung up (499, no error)", func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(499); return nil }},
 		{"backend 401", func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(401); return nil }},
 		{"gateway 502", func(w http.ResponseWriter, r *http.Request) error {
 			return caddyhttp.Error(502, errors.New("connection refused"))
