@@ -24,16 +24,21 @@ type Gate interface {
 	// that Refuse let through: any request while the breaker is closed;
 	// while it recovers (open_for elapsed, not yet closed) one of its
 	// half_open_requests probes. probe reports that a probe place was
-	// taken: the caller sets ProbeVar on the request, and the breaker
-	// frees the place once it has judged the call.
+	// taken: the caller sets ProbeVar on the request to this gate, and the
+	// breaker frees the place once it has judged the call.
 	Admit() (ok, probe bool)
+	// Release frees a probe place that Admit took. A request that is
+	// selected again (reverse_proxy's lb_retries) releases the place of
+	// its earlier pick before it takes another, so places never leak.
+	Release()
 	// Rejected counts one request refused because of the gate, in the
 	// breaker's own metrics; halfOpen when its probes were all taken.
 	Rejected(halfOpen bool)
 }
 
 // ProbeVar is the request variable (caddyhttp.SetVar) that marks a
-// request as one of a recovering replica's probes.
+// request as one of a recovering replica's probes; its value is the Gate
+// whose probe place the request holds.
 const ProbeVar = "careq.replica_probe"
 
 // Board holds the gates of one breaker's replicas, by dial address

@@ -5,6 +5,7 @@ import "testing"
 type gate bool
 
 func (g gate) Refuse() (bool, int) { return bool(g), 1 }
+func (g gate) Release()            {}
 func (gate) Rejected(bool)         {}
 func (gate) Admit() (bool, bool)   { return true, false }
 

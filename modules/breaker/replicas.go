@@ -107,9 +107,11 @@ func (rs *replicaSet) report(r *http.Request, outcome error) {
 	}
 	e := rs.get(addr)
 	e.run(func() error { return outcome })
-	if probe, _ := caddyhttp.GetVar(r.Context(), replicagate.ProbeVar).(bool); probe {
+	// The probe place is given back to the gate that granted it, which is
+	// the replica judged here unless the request was selected again.
+	if held, _ := caddyhttp.GetVar(r.Context(), replicagate.ProbeVar).(replicagate.Gate); held != nil {
 		caddyhttp.SetVar(r.Context(), replicagate.ProbeVar, nil)
-		e.probing.Add(-1)
+		held.Release()
 	}
 }
 
@@ -151,6 +153,9 @@ func (g gate) Admit() (ok, probe bool) {
 	}
 	return true, true
 }
+
+// Release frees a probe place that Admit took.
+func (g gate) Release() { g.c.probing.Add(-1) }
 
 // Refuse reports an open breaker: held open by an operator, or opened by
 // failures and still within open_for. Once open_for has elapsed, Admit

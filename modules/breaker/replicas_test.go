@@ -125,7 +125,7 @@ func TestPerReplicaProbes(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		r := replicaRequest()
-		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{replicagate.ProbeVar: true}))
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{replicagate.ProbeVar: g}))
 		_ = h.ServeHTTP(httptest.NewRecorder(), r, toReplica(a, 200))
 	}
 	if st := named("per-rep-probes@" + a)[0].state(); st != Closed {

@@ -22,6 +22,7 @@ type fakeGate struct {
 
 func (g *fakeGate) Refuse() (bool, int) { return g.open, 7 }
 func (g *fakeGate) Rejected(bool)       { g.rejected++ }
+func (g *fakeGate) Release()            { g.taken-- }
 
 // Admit plays a recovering breaker when probes is set: that many probe
 // places, then refusals.
@@ -160,6 +161,39 @@ func TestSelectLimitsProbes(t *testing.T) {
 				if e.Cause != problem.BreakerOpen || e.Header.Get("Retry-After") != "1" || gate.rejected != 1 {
 					t.Errorf("answer %s %v (%d counted), want breaker-open, Retry-After 1, counted", e.Cause, e.Header, gate.rejected)
 				}
+			}
+		})
+	}
+}
+
+// TestSelectAgainReleasesTheEarlierProbe: reverse_proxy selects again
+// after a failed try (lb_retries); the probe place of the earlier pick is
+// given back before another is taken, so a recovering replica's places
+// never leak and it is never refused for good.
+func TestSelectAgainReleasesTheEarlierProbe(t *testing.T) {
+	for _, mode := range []string{modeStrict, modeFallback} {
+		t.Run(mode, func(t *testing.T) {
+			addrs := replicaAddrs(2)
+			pool := upstreams(addrs...)
+			name := "gates-retry-" + mode
+			p := newPolicy(t, &Policy{Key: "{http.request.uri.path.3}", Mode: mode, Breaker: name})
+			p.logger = zap.NewNop()
+			b := replicagate.For(name)
+			b.Take(t)
+			owner := p.Select(pool, request(t, queueURL("cardio")), nil)
+			gate := &fakeGate{probes: 2}
+			b.Publish(t, owner.Dial, gate)
+			r := request(t, queueURL("cardio"))
+			for try := 0; try < 5; try++ {
+				if u := p.Select(pool, r, nil); u != owner {
+					t.Fatalf("try %d went to %v, want the owner", try, u)
+				}
+			}
+			if gate.taken != 1 {
+				t.Fatalf("one request selected 5 times holds %d probe places, want 1", gate.taken)
+			}
+			if held, _ := caddyhttp.GetVar(r.Context(), replicagate.ProbeVar).(replicagate.Gate); held != gate {
+				t.Fatalf("the request holds gate %v, want the owner's", held)
 			}
 		})
 	}

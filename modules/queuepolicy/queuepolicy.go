@@ -261,13 +261,19 @@ func (p *Policy) annotateOwnerDown(r *http.Request, queue string) {
 // marks r when it is one of a recovering replica's probes. Without a
 // breaker every request is admitted.
 func (p *Policy) admit(r *http.Request, addr string) bool {
+	// A request selected again after a failed try (lb_retries) first
+	// gives back the probe place of its earlier pick.
+	if held, _ := caddyhttp.GetVar(r.Context(), replicagate.ProbeVar).(replicagate.Gate); held != nil {
+		caddyhttp.SetVar(r.Context(), replicagate.ProbeVar, nil)
+		held.Release()
+	}
 	g := p.gates.Gate(addr)
 	if g == nil {
 		return true
 	}
 	ok, probe := g.Admit()
 	if probe {
-		caddyhttp.SetVar(r.Context(), replicagate.ProbeVar, true)
+		caddyhttp.SetVar(r.Context(), replicagate.ProbeVar, g)
 	}
 	return ok
 }
