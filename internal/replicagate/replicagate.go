@@ -44,8 +44,9 @@ const ProbeVar = "careq.replica_probe"
 // Board holds the gates of one breaker's replicas, by dial address
 // (host:port, as {http.reverse_proxy.upstream.hostport} spells it).
 type Board struct {
-	mu sync.Mutex // serialises writers
-	v  atomic.Pointer[view]
+	mu     sync.Mutex // serialises writers
+	v      atomic.Pointer[view]
+	owners []*view // every live publisher's view, newest last; guarded by mu
 }
 
 // view is the board's content, published by one owner.
@@ -95,33 +96,49 @@ func (b *Board) Gate(addr string) Gate {
 	return v.gates[addr]
 }
 
-// Take makes owner the board's publisher, dropping the gates of the
-// previous one (a breaker whose settings a reload changed).
+// Take makes owner the board's publisher (a breaker whose settings a
+// reload changed): the gates read from now on are its own. The previous
+// publisher's gates are kept aside until it withdraws, so that a reload
+// that fails after this breaker was provisioned leaves the running
+// config's gates in force.
 func (b *Board) Take(owner any) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.v.Store(&view{owner: owner, gates: map[string]Gate{}})
+	b.owners = append(b.owners, &view{owner: owner, gates: map[string]Gate{}})
+	b.v.Store(b.owners[len(b.owners)-1])
 }
 
-// Publish adds or replaces the gate of addr, if owner is the board's
-// publisher.
+// Publish adds or replaces the gate of addr for owner; readers see it if
+// owner is the newest live publisher.
 func (b *Board) Publish(owner any, addr string, g Gate) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	old := b.v.Load()
-	if old == nil || old.owner != owner {
+	for i, old := range b.owners {
+		if old.owner != owner {
+			continue
+		}
+		gates := maps.Clone(old.gates)
+		gates[addr] = g
+		b.owners[i] = &view{owner: owner, gates: gates}
+		b.v.Store(b.owners[len(b.owners)-1])
 		return
 	}
-	gates := maps.Clone(old.gates)
-	gates[addr] = g
-	b.v.Store(&view{owner: owner, gates: gates})
 }
 
-// Withdraw empties the board if owner is its publisher.
+// Withdraw removes owner's gates. The newest remaining publisher's gates
+// are read from then on; none left, the board is empty.
 func (b *Board) Withdraw(owner any) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if old := b.v.Load(); old != nil && old.owner == owner {
-		b.v.Store(nil)
+	for i, old := range b.owners {
+		if old.owner == owner {
+			b.owners = append(b.owners[:i], b.owners[i+1:]...)
+			break
+		}
 	}
+	if len(b.owners) == 0 {
+		b.v.Store(nil)
+		return
+	}
+	b.v.Store(b.owners[len(b.owners)-1])
 }

@@ -24,6 +24,9 @@ func TestOwnership(t *testing.T) {
 	b.Publish(old, "a:1", gate(true))
 	b.Take(cur) // a reload's new breaker
 	b.Publish(old, "b:1", gate(true))
+	if b.Gate("a:1") != nil || b.Gate("b:1") != nil {
+		t.Error("the replaced publisher's gates are read while a newer one publishes")
+	}
 	b.Withdraw(old)
 	if b.Gate("a:1") != nil || b.Gate("b:1") != nil {
 		t.Error("the replaced publisher's gates are still on the board")
@@ -40,5 +43,24 @@ func TestOwnership(t *testing.T) {
 	var none *Board
 	if none.Refused("a:1") {
 		t.Error("a nil board refuses")
+	}
+}
+
+// TestFailedReloadKeepsTheRunningGates: a reload provisions a new breaker
+// (it takes the board) and then fails; its cleanup withdraws, and the
+// running config's gates are read again.
+func TestFailedReloadKeepsTheRunningGates(t *testing.T) {
+	b := For("test-failed-reload")
+	running, failed := new(int), new(int)
+	b.Take(running)
+	b.Publish(running, "a:1", gate(true))
+	b.Take(failed)
+	b.Withdraw(failed)
+	if !b.Refused("a:1") {
+		t.Fatal("after a failed reload the running config's open breaker is no longer consulted")
+	}
+	b.Withdraw(running)
+	if b.Gate("a:1") != nil {
+		t.Error("gates left after every publisher withdrew")
 	}
 }
