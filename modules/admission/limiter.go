@@ -53,10 +53,14 @@ func (z *zone) reserved(c int, lim int64) int64 {
 func (z *zone) acquire(c int) bool {
 	for {
 		lim := z.limit.Load()
-		if z.class[c].inflight.Load() < z.reserved(c, lim) {
-			z.total.Add(1)
-			z.class[c].inflight.Add(1)
-			return true
+		if n := z.class[c].inflight.Load(); n < z.reserved(c, lim) {
+			// Compare-and-swap, so that a burst of one class cannot pass
+			// its reserve by the number of requests arriving at once.
+			if z.class[c].inflight.CompareAndSwap(n, n+1) {
+				z.total.Add(1)
+				return true
+			}
+			continue
 		}
 		t := z.total.Load()
 		held := int64(0)

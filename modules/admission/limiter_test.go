@@ -1,6 +1,10 @@
 package admission
 
-import "testing"
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
 
 func TestZoneReserves(t *testing.T) {
 	// staff 30%, kiosk 20%, display 0% of a limit of 10: staff holds 3
@@ -56,5 +60,38 @@ func TestZoneReleaseGivesBack(t *testing.T) {
 	z.release(0)
 	if z.total.Load() != 0 || z.class[0].inflight.Load() != 0 || z.class[1].inflight.Load() != 0 {
 		t.Fatalf("counts after release: total %d, classes %d %d", z.total.Load(), z.class[0].inflight.Load(), z.class[1].inflight.Load())
+	}
+}
+
+// TestZoneReserveHoldsUnderABurst: a zone full of lower classes admits a
+// class only within its own reserve, however many of its requests arrive
+// at once.
+func TestZoneReserveHoldsUnderABurst(t *testing.T) {
+	for round := 0; round < 200; round++ {
+		z := newZone([]int{30, 20, 0}, 10, nil)
+		for i := range 7 {
+			if c := 2 - i/5; !z.acquire(c) { // 5 displays, then 2 kiosks
+				t.Fatalf("request %d of class %d refused", i, c)
+			}
+		}
+		// 7 in flight of 10, the other 3 held for staff.
+		var admitted atomic.Int64
+		var start, done sync.WaitGroup
+		start.Add(1)
+		for range 16 {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				start.Wait()
+				if z.acquire(0) {
+					admitted.Add(1)
+				}
+			}()
+		}
+		start.Done()
+		done.Wait()
+		if n := admitted.Load(); n != 3 {
+			t.Fatalf("round %d: a burst of 16 staff requests on a full zone admitted %d, want its reserve of 3", round, n)
+		}
 	}
 }
