@@ -1,8 +1,10 @@
 package listener
 
 import (
+	"bytes"
 	"errors"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,8 +176,12 @@ func (c *conn) dropped() bool {
 }
 
 // drainWait bounds how long a dropped connection waits for its generation
-// to close before it is closed for the client to retry.
-const drainWait = 5 * time.Second
+// to close before it is closed for the client to retry. Go's server marks
+// itself shutting down and closes its listeners within microseconds of
+// each other; a connection closed unanswered without a close following
+// soon was dropped for another reason (an aborted handler) and must not
+// be held, nor handed over.
+const drainWait = 250 * time.Millisecond
 
 // closeWhenDraining waits for the generation to close, then hands the
 // connection over.
@@ -198,6 +204,9 @@ func (c *conn) handOver() bool {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if c.readErr || c.timeout || c.full || c.written.Load() {
+		return false
+	}
+	if !c.replaySafe() {
 		return false
 	}
 	_ = c.tcp.SetReadDeadline(time.Time{})
@@ -223,6 +232,32 @@ func (c *conn) handOver() bool {
 	}
 	if nc.replayB != nil {
 		putBuf(nc.replayB)
+	}
+	return false
+}
+
+// replaySafe reports whether the request read from c may be served by
+// another generation: only a safe method (GET, HEAD, OPTIONS). A request
+// dropped unanswered is most often one the old server read after its
+// shutdown began and never handled, but a handler that ran and aborted
+// without writing looks the same from here; running a POST twice could
+// call a patient twice, so an unsafe request is closed instead, as stock
+// Caddy closes it, and the client decides whether to retry.
+// Must be called with c.readMu held.
+func (c *conn) replaySafe() bool {
+	var b []byte
+	switch {
+	case c.prefix != nil && len(*c.prefix) > 0:
+		b = *c.prefix
+	case len(c.replay) > 0:
+		b = c.replay
+	default:
+		return true // nothing read: nothing to run twice
+	}
+	method, _, _ := bytes.Cut(b, []byte{' '})
+	switch string(method) {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
 	}
 	return false
 }

@@ -21,10 +21,12 @@ const goAwayExitWait = 2 * time.Second
 var watchOnce sync.Once
 
 // startWatching, on the first careq listener, makes the process stop
-// accepting the moment it is told to stop (SIGTERM, SIGINT), before Caddy
-// begins its graceful shutdown: what the kernel queues from then on waits
-// for the next process when the socket outlives this one (socket
-// activation). It also makes the exit wait for the going-away frames.
+// accepting on the sockets it inherited (socket activation) the moment it
+// is told to stop (SIGTERM, SIGINT), before Caddy begins its graceful
+// shutdown: what the kernel queues on them from then on waits for the next
+// process. Sockets the process bound itself go on accepting until Caddy
+// closes them (shutdown_delay), since closing them resets what is queued.
+// It also makes the exit wait for the going-away frames.
 func startWatching() {
 	watchOnce.Do(func() {
 		sig := make(chan os.Signal, 1)
@@ -33,7 +35,9 @@ func startWatching() {
 			<-sig
 			poolMu.Lock()
 			for _, s := range pool {
-				s.pause()
+				if s.adopted {
+					s.pause()
+				}
 			}
 			poolMu.Unlock()
 		}()

@@ -52,15 +52,15 @@ func listen(ctx context.Context, network, host, portRange string, portOffset uin
 	}
 	tcpNet := "tcp" + strings.TrimPrefix(network, networkName)
 	addr := net.JoinHostPort(host, strconv.FormatUint(port, 10))
-	s, err := acquire(tcpNet+"/"+addr, func() (*net.TCPListener, error) {
+	s, err := acquire(tcpNet+"/"+addr, func() (*net.TCPListener, bool, error) {
 		if ln, ok, err := adopt(host, int(port)); ok || err != nil {
-			return ln, err
+			return ln, true, err
 		}
 		ln, err := cfg.Listen(ctx, tcpNet, addr)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return ln.(*net.TCPListener), nil
+		return ln.(*net.TCPListener), false, nil
 	})
 	if err != nil {
 		return nil, err

@@ -136,6 +136,69 @@ func TestUnansweredConnectionIsHandedOver(t *testing.T) {
 	}
 }
 
+// TestUnsafeRequestIsNeverRunTwice: a POST read and dropped unanswered may
+// be one whose handler ran and aborted without writing; it is closed (the
+// client sees EOF, as with stock Caddy), never handed to the new
+// generation, which would run it a second time. Neither is a connection
+// an aborted handler closes while its generation goes on: it is not held.
+func TestUnsafeRequestIsNeverRunTwice(t *testing.T) {
+	const post = "POST /api/v1/queues/q/call HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
+	t.Run("reload", func(t *testing.T) {
+		old, port := openGen(t, 0)
+		client := dial(t, port)
+		sc := acceptWithin(t, old, 2*time.Second)
+		if _, err := client.Write([]byte(post)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 256)
+		if _, err := sc.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		next, _ := openGen(t, port)
+		defer next.Close()
+		old.Close()
+		sc.Close()
+		done := make(chan net.Conn, 1)
+		go func() {
+			c, err := next.Accept()
+			if err == nil {
+				done <- c
+			}
+		}()
+		_ = client.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := client.Read(buf); !errors.Is(err, io.EOF) {
+			t.Fatalf("client read after its POST was dropped: %v, want EOF", err)
+		}
+		select {
+		case c := <-done:
+			t.Fatalf("the dropped POST was handed to the new generation (%v)", c.RemoteAddr())
+		case <-time.After(300 * time.Millisecond):
+		}
+	})
+	t.Run("aborted handler, no reload", func(t *testing.T) {
+		g, port := openGen(t, 0)
+		defer g.Close()
+		client := dial(t, port)
+		sc := acceptWithin(t, g, 2*time.Second)
+		if _, err := client.Write([]byte(post)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 256)
+		if _, err := sc.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		sc.Close() // panic(http.ErrAbortHandler) after the work was done
+		_ = client.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := client.Read(buf); !errors.Is(err, io.EOF) {
+			t.Fatalf("client read after an aborted handler: %v, want EOF", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("the aborted connection was held %v before it closed", d)
+		}
+	})
+}
+
 // TestDrainingCloseIsAFinNotAReset: an answered connection closed while its
 // generation shuts down ends with a FIN even when the client's next request
 // is unread, so the client sees EOF (safe to retry), not a reset.

@@ -38,6 +38,11 @@ type socket struct {
 	// paused is set when the process is told to stop: no more accepting,
 	// the kernel keeps queueing for the next process (socket activation).
 	paused atomic.Bool
+	// adopted is set for a socket inherited through socket activation: it
+	// outlives the process, so only it is paused at a stop. A socket the
+	// process bound itself goes on accepting until Caddy closes it, as
+	// stock Caddy does, since what the kernel queued on it would be reset.
+	adopted bool
 	// done is closed when the socket is closed.
 	done chan struct{}
 	// live counts open generations; a handoff needs one.
@@ -60,20 +65,21 @@ var (
 
 // acquire returns the socket for key, opening it with open when no
 // generation holds it, and counts one more user.
-func acquire(key string, open func() (*net.TCPListener, error)) (*socket, error) {
+func acquire(key string, open func() (ln *net.TCPListener, adopted bool, err error)) (*socket, error) {
 	poolMu.Lock()
 	defer poolMu.Unlock()
 	if s, ok := pool[key]; ok {
 		s.refs++
 		return s, nil
 	}
-	ln, err := open()
+	ln, adopted, err := open()
 	if err != nil {
 		return nil, err
 	}
 	s := &socket{
 		key:      key,
 		ln:       ln,
+		adopted:  adopted,
 		refs:     1,
 		turn:     make(chan struct{}, 1),
 		handoff:  make(chan net.Conn, handoffQueue),
