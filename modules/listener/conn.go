@@ -330,3 +330,12 @@ func (c *conn) SetWriteDeadline(t time.Time) error {
 	}
 	return c.tcp.SetWriteDeadline(t)
 }
+
+// SetLinger sets SO_LINGER on the TCP connection, for a handler that must
+// end a connection with a reset (the reference backend's reset fault).
+// The connection is marked answered: a reset is an answer of sorts, and a
+// connection that had one must never be handed over.
+func (c *conn) SetLinger(sec int) error {
+	c.written.Store(true)
+	return c.tcp.SetLinger(sec)
+}

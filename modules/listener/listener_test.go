@@ -376,3 +376,24 @@ func TestRequestDroppedBeforeTheListenerClosesIsHandedOver(t *testing.T) {
 		t.Fatalf("client got %q, %v; want the new generation's answer", buf[:n], err)
 	}
 }
+
+// TestSetLingerResets: a handler that asks for a reset (SO_LINGER 0, as
+// the reference backend's reset fault does) gets one through the wrapper.
+func TestSetLingerResets(t *testing.T) {
+	g, port := openGen(t, 0)
+	defer g.Close()
+	client := dial(t, port)
+	sc := acceptWithin(t, g, 2*time.Second)
+	l, ok := sc.(interface{ SetLinger(int) error })
+	if !ok {
+		t.Fatal("the accepted connection has no SetLinger")
+	}
+	if err := l.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	sc.Close()
+	_ = client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := client.Read(make([]byte, 8)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client read after SetLinger(0) and Close: %v, want a reset", err)
+	}
+}
