@@ -24,14 +24,15 @@ func defaultConfig(t *testing.T) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, a, bb := freePort(t), freePort(t), freePort(t)
+	gw, a, bb, st := freePort(t), freePort(t), freePort(t), freePort(t)
 	cfg := strings.NewReplacer(
 		"admin localhost:2019", "admin {$CAREQ_ADMIN}",
 		":8080 {", fmt.Sprintf(":%d {", gw),
 		"9101", fmt.Sprint(a),
 		"9102", fmt.Sprint(bb),
+		"http://:2020 {", fmt.Sprintf("http://:%d {", st),
 	).Replace(string(b))
-	fixedPort := regexp.MustCompile(`(^|[^0-9])(2019|8080|9101|9102)([^0-9]|$)`)
+	fixedPort := regexp.MustCompile(`(^|[^0-9])(2019|2020|8080|9101|9102)([^0-9]|$)`)
 	for _, line := range strings.Split(cfg, "\n") {
 		if code, _, _ := strings.Cut(line, "#"); fixedPort.MatchString(code) {
 			t.Fatalf("the default Caddyfile still names a fixed port after the ports were replaced: %q", line)
@@ -116,5 +117,28 @@ func TestDefaultCaddyfileEndToEnd(t *testing.T) {
 	resp, _ = get(t, "http://"+gw+"/nowhere")
 	if resp.StatusCode != 404 {
 		t.Fatalf("no route: %d", resp.StatusCode)
+	}
+}
+
+// TestDefaultCaddyfileStatusPage: the shipped Caddyfile serves the ops
+// status page and its JSON on a loopback site, with the per-replica
+// breakers of the API route in it.
+func TestDefaultCaddyfileStatusPage(t *testing.T) {
+	cfg, gw := defaultConfig(t)
+	m := regexp.MustCompile(`http://:(\d+) \{\s*bind careq/127\.0\.0\.1\s*careq_status`).FindStringSubmatch(cfg)
+	if m == nil {
+		t.Fatal("the default Caddyfile has no careq_status site bound to 127.0.0.1")
+	}
+	st := "127.0.0.1:" + m[1]
+	startGateway(t, cfg, gw, st)
+	resp, body := get(t, "http://"+st+"/")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "Breakers") {
+		t.Fatalf("status page: %d %q %.200s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	// A request through the API route makes its breakers known.
+	get(t, "http://"+gw+"/api/v1/queues/cardiology/tickets", "Authorization", "Bearer "+authDevToken(t, "display-1", "queue:read"))
+	resp, body = get(t, "http://"+st+"/status.json")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"queues@127.0.0.1:`) {
+		t.Fatalf("status JSON: %d %.300s", resp.StatusCode, body)
 	}
 }
