@@ -43,6 +43,9 @@ type socket struct {
 	// process bound itself goes on accepting until Caddy closes it, as
 	// stock Caddy does, since what the kernel queued on it would be reset.
 	adopted bool
+	// closing is set, under mu, when the last generation lets go: give
+	// queues nothing more.
+	closing bool
 	// done is closed when the socket is closed.
 	done chan struct{}
 	// live counts open generations; a handoff needs one.
@@ -105,6 +108,9 @@ func (s *socket) release(last http.Handler) {
 	if !closing {
 		return
 	}
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	close(s.done)
 	_ = s.ln.Close()
 	for {
@@ -178,11 +184,20 @@ func (s *socket) give(c net.Conn) bool {
 	if s.live.Load() == 0 {
 		return false
 	}
+	// Under mu, against release: once the socket is closing nothing more
+	// is queued, so nothing is left in a channel no one drains.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return false
+	}
 	select {
 	case s.handoff <- c:
 	default:
+		s.mu.Unlock()
 		return false
 	}
+	s.mu.Unlock()
 	s.wake()
 	return true
 }

@@ -100,6 +100,9 @@ func (c *conn) writeFrames(p []byte) (int, error) {
 // tunnel is mid-frame for longer than goAwayWait.
 func (c *conn) goAway() {
 	deadline := time.Now().Add(goAwayWait)
+	// A writer stuck on a client that reads nothing holds wsMu; the write
+	// deadline ends its write, so the lock below is not waited for forever.
+	_ = c.tcp.SetWriteDeadline(deadline)
 	for {
 		c.wsMu.Lock()
 		if c.ws.atBoundary() || time.Now().After(deadline) {
