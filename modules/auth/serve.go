@@ -12,7 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/reqid"
 )
 
@@ -174,24 +174,24 @@ func (h *Handler) admit(r *http.Request, id *identity) {
 }
 
 // refuse counts, logs and returns the edge answer for why, with its
-// headers set on w (problem.Refuse).
+// headers set on w (edge.Refuse).
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slot int) error {
 	decisionCounter[why].Inc()
 	info := reasons[why]
-	var cause problem.Cause
+	var cause edge.Cause
 	switch info.status {
 	case http.StatusBadRequest:
-		cause = problem.BadRequest
+		cause = edge.BadRequest
 	case http.StatusForbidden:
-		cause = problem.Forbidden
+		cause = edge.Forbidden
 	case http.StatusServiceUnavailable:
-		cause = problem.AuthUnavailable
+		cause = edge.AuthUnavailable
 	case http.StatusTooManyRequests:
-		cause = problem.RateLimited
+		cause = edge.RateLimited
 	default:
-		cause = problem.Unauthorized
+		cause = edge.Unauthorized
 	}
-	e := problem.New(info.status, cause, info.detail).With("reason", info.name)
+	e := edge.New(info.status, cause, info.detail).With("reason", info.name)
 	switch why {
 	case insufficientScope:
 		e.WithHeader("WWW-Authenticate", h.forbid[slot]).With("required_scopes", h.required[slot])

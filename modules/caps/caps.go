@@ -18,7 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/statusboard"
 )
 

@@ -19,7 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/replicagate"
 )
 
@@ -248,13 +248,13 @@ func (p *Policy) queueOf(r *http.Request) string {
 // answer 503. The queue id comes from the client, so it is echoed only
 // when it is short and made of URL-safe characters.
 func (p *Policy) annotateOwnerDown(r *http.Request, queue string) {
-	e := problem.New(http.StatusServiceUnavailable, problem.QueueOwnerDown,
+	e := edge.New(http.StatusServiceUnavailable, edge.QueueOwnerDown,
 		"the replica that owns this queue is down or at its request limit, and no other replica may serve it").
 		WithHeader("Retry-After", p.retryAfter)
 	if reportable(queue) {
 		e = e.With("queue", queue)
 	}
-	problem.Annotate(r, e)
+	edge.Annotate(r, e)
 }
 
 // admit takes a place on the breaker of the replica at addr for r, and
@@ -311,13 +311,13 @@ func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string, probin
 	if probing {
 		detail, state = "breaker "+name+" is probing the replica that owns this queue after failures; try again shortly", "half_open"
 	}
-	e := problem.New(http.StatusServiceUnavailable, problem.BreakerOpen, detail).
+	e := edge.New(http.StatusServiceUnavailable, edge.BreakerOpen, detail).
 		With("breaker", name).With("state", state).
 		WithHeader("Retry-After", strconv.Itoa(max(retry, 1)))
 	if reportable(queue) {
 		e = e.With("queue", queue)
 	}
-	problem.Annotate(r, e)
+	edge.Annotate(r, e)
 }
 
 // hasPlaceholder reports whether key contains a {placeholder}.

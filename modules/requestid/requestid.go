@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/reqid"
 )
 

@@ -4,7 +4,7 @@
 // renders it as an RFC 9457 problem document. Errors that come from Caddy's own
 // handlers (reverse_proxy, the error directive, a recovered panic) are given a
 // cause by Classify, so every edge answer carries a stable, documented type.
-package problem
+package edge
 
 import (
 	"context"
