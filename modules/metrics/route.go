@@ -106,16 +106,10 @@ var (
 )
 
 func init() {
-	known := []edge.Cause{
-		edge.Other, edge.BadRequest, edge.Unauthorized, edge.Forbidden,
-		edge.RouteNotFound, edge.MethodNotAllowed, edge.RequestTooLarge,
-		edge.RateLimited, edge.ClientClosedRequest, edge.InternalError,
-		edge.MethodNotImplemented, edge.UpstreamUnreachable, edge.UpstreamBadResponse,
-		edge.NoHealthyUpstream, edge.QueueOwnerDown, edge.BreakerOpen, edge.Shed,
-		edge.AuthUnavailable, edge.ServiceUnavailable, edge.UpstreamTimeout,
-		edge.ConcurrencyCapped, edge.MalformedBody, edge.RequestTimeout,
-		edge.IdempotencyKeyInvalid, edge.IdempotencyKeyInUse, edge.IdempotencyKeyMismatch,
-		edge.ShedForPriority,
+	// The cause table's rows, in its order: Other is row 0.
+	known := make([]edge.Cause, len(edge.CauseTable))
+	for i, ci := range edge.CauseTable {
+		known[i] = ci.Cause
 	}
 	cs := &causeSet{index: make(map[edge.Cause]int, len(known))}
 	for _, c := range known {

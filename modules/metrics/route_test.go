@@ -57,3 +57,22 @@ func TestCauseIndexBounded(t *testing.T) {
 		t.Errorf("row 0 is %q, want %q", got, edge.Other)
 	}
 }
+
+// TestCauseLabelsAreTheTable: the cause label values the metrics start with
+// are exactly the rows of the cause table, in its order (issue #13).
+func TestCauseLabelsAreTheTable(t *testing.T) {
+	cs := causes.Load()
+	if len(cs.names) < len(edge.CauseTable) {
+		t.Fatalf("%d cause labels, want at least the %d rows of the cause table", len(cs.names), len(edge.CauseTable))
+	}
+	for i, ci := range edge.CauseTable {
+		if cs.names[i] != ci.Cause || causeIndex(ci.Cause) != i {
+			t.Errorf("label row %d = %q, want %q", i, cs.names[i], ci.Cause)
+		}
+	}
+	for _, n := range cs.names[len(edge.CauseTable):] {
+		if _, ok := edge.Info(n); ok {
+			t.Errorf("cause %q is listed twice", n)
+		}
+	}
+}
