@@ -132,8 +132,8 @@ func (rm *routeMetrics) count(r *http.Request, status int, switched time.Time, e
 	method := methodIndex(r.Method)
 	if err != nil && status == 0 {
 		// Nothing was written: the gateway answers with a problem document.
-		e := answerOf(r, err)
-		rm.countGateway(method, renderedStatus(e), e.Cause)
+		e := edge.AnswerOf(r, err)
+		rm.countGateway(method, e.RenderedStatus(), e.Cause)
 	} else {
 		if status == 0 {
 			// net/http answers 200 for a handler that wrote nothing.
@@ -173,25 +173,6 @@ func (rm *routeMetrics) countPanic(r *http.Request, rec *recorder, p any, start 
 		internal := edge.New(http.StatusInternalServerError, edge.InternalError, "").HandlerError()
 		rm.count(r, 0, time.Time{}, internal, start, now())
 	}
-}
-
-// answerOf returns the edge answer careq_problem renders for err: the
-// *edge.Error that err carries, looked up without allocating, else what
-// edge.Resolve makes of a plain error.
-func answerOf(r *http.Request, err error) *edge.Error {
-	if e, ok := errors.AsType[*edge.Error](err); ok {
-		return e
-	}
-	return edge.Resolve(r, err)
-}
-
-// renderedStatus is the status the client gets for e: careq_problem answers
-// a status outside 400-599 with 500.
-func renderedStatus(e *edge.Error) int {
-	if e.Status < 400 || e.Status > 599 {
-		return http.StatusInternalServerError
-	}
-	return e.Status
 }
 
 // Interface guards
