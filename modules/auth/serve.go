@@ -200,13 +200,13 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slo
 		if h.jwks != nil {
 			wait = max(wait, h.jwks.retryAfter())
 		}
-		e.WithHeader("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		e.WithHeader("Retry-After", strconv.FormatInt(edge.RetryAfterSeconds(wait), 10))
 	case tooManyFailures:
 		wait := time.Second
 		if a, ok := clientAddr(r); ok && h.failures != nil {
 			wait = max(wait, h.failures.wait(a, now().UnixNano()))
 		}
-		secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+		secs := strconv.FormatInt(edge.RetryAfterSeconds(wait), 10)
 		// The RateLimit fields (draft-ietf-httpapi-ratelimit-headers), as
 		// careq_ratelimit sends them, for a policy named auth-failures.
 		e.WithHeader("Retry-After", secs).
