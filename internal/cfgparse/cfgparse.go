@@ -11,11 +11,30 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
+// Repeated returns the error for the current subdirective given a second
+// time in its block: "<name> already specified", with the file and line, the
+// same in every CareQ directive (issue #13).
+func Repeated(d *caddyfile.Dispenser) error {
+	return d.Errf("%s already specified", d.Val())
+}
+
+// Seen records the subdirectives of one block that take no value to check
+// against (flags, lists): Once refuses the second of each.
+type Seen map[string]bool
+
+// Once refuses the current subdirective if the block gave it before.
+func (s Seen) Once(d *caddyfile.Dispenser) error {
+	if s[d.Val()] {
+		return Repeated(d)
+	}
+	s[d.Val()] = true
+	return nil
+}
+
 // Arg reads the single argument of the current subdirective into dst.
 func Arg(d *caddyfile.Dispenser, dst *string) error {
-	name := d.Val()
 	if *dst != "" {
-		return d.Errf("%s already specified", name)
+		return Repeated(d)
 	}
 	v, err := one(d)
 	if err != nil {
@@ -30,7 +49,7 @@ func Arg(d *caddyfile.Dispenser, dst *string) error {
 func PositiveInt(d *caddyfile.Dispenser, dst *int) error {
 	name := d.Val()
 	if *dst != 0 {
-		return d.Errf("%s already specified", name)
+		return Repeated(d)
 	}
 	v, err := one(d)
 	if err != nil {
@@ -50,7 +69,7 @@ func PositiveInt(d *caddyfile.Dispenser, dst *int) error {
 func Duration(d *caddyfile.Dispenser, dst *caddy.Duration, allowZero bool) error {
 	name := d.Val()
 	if *dst != 0 {
-		return d.Errf("%s already specified", name)
+		return Repeated(d)
 	}
 	v, err := one(d)
 	if err != nil {

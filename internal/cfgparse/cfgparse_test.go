@@ -60,3 +60,18 @@ func TestReaders(t *testing.T) {
 		})
 	}
 }
+
+// TestSeenOnce: the second of a subdirective in a block is refused with the
+// same message every reader gives, with the file and line of the second.
+func TestSeenOnce(t *testing.T) {
+	d := caddyfile.NewTestDispenser("x {\n\tper_replica\n\tcount_busy\n\tper_replica\n}")
+	d.Next()
+	seen := Seen{}
+	var err error
+	for d.NextBlock(0) && err == nil {
+		err = seen.Once(d)
+	}
+	if err == nil || !strings.Contains(err.Error(), "per_replica already specified, at Testfile:4") {
+		t.Fatalf("second per_replica: got %v, want 'per_replica already specified, at Testfile:4'", err)
+	}
+}

@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/careq/gateway/internal/caller"
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 const moduleName = "careq_admission"

@@ -47,7 +47,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	if !nameRE.MatchString(h.Zone) {
+	if !cfgparse.ValidName(h.Zone) {
 		return d.Errf("invalid zone '%s': expected 1 to 64 letters, digits, '.', '_' or '-'", h.Zone)
 	}
 	for d.NextBlock(0) {
@@ -91,7 +91,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // parseAdaptive reads `adaptive <min> <max> [<initial>]`.
 func (h *Handler) parseAdaptive(d *caddyfile.Dispenser) error {
 	if h.Adaptive != nil {
-		return d.Err("adaptive already specified")
+		return cfgparse.Repeated(d)
 	}
 	args := d.RemainingArgs()
 	if len(args) < 2 || len(args) > 3 {
@@ -119,7 +119,7 @@ func (h *Handler) parseClass(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	c := Class{Name: args[0]}
-	if !nameRE.MatchString(c.Name) {
+	if !cfgparse.ValidName(c.Name) {
 		return d.Errf("invalid class name '%s': expected 1 to 64 letters, digits, '.', '_' or '-'", c.Name)
 	}
 	for _, o := range h.Classes {

@@ -3,16 +3,15 @@ package admission
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"time"
-)
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	"github.com/careq/gateway/internal/cfgparse"
+)
 
 // Validate rejects settings that cannot work.
 func (h *Handler) Validate() error {
 	switch {
-	case !nameRE.MatchString(h.Zone):
+	case !cfgparse.ValidName(h.Zone):
 		return fmt.Errorf("zone must be 1 to 64 letters, digits, '.', '_' or '-', not %q", h.Zone)
 	case (h.Limit == 0) == (h.Adaptive == nil):
 		return fmt.Errorf("exactly one of limit and adaptive must be set")
@@ -33,7 +32,7 @@ func (h *Handler) Validate() error {
 	sum := 0
 	seen := make(map[string]bool, len(h.Classes))
 	for _, c := range h.Classes {
-		if !nameRE.MatchString(c.Name) {
+		if !cfgparse.ValidName(c.Name) {
 			return fmt.Errorf("classes: name must be 1 to 64 letters, digits, '.', '_' or '-', not %q", c.Name)
 		}
 		if seen[c.Name] {

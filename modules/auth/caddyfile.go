@@ -62,7 +62,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "jwt":
 			if h.JWT != nil {
-				return d.Err("jwt already specified")
+				return cfgparse.Repeated(d)
 			}
 			h.JWT = new(JWTConfig)
 			if err := h.JWT.unmarshal(d); err != nil {
@@ -70,7 +70,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "api_key":
 			if h.APIKey != nil {
-				return d.Err("api_key already specified")
+				return cfgparse.Repeated(d)
 			}
 			h.APIKey = new(APIKeyConfig)
 			if d.NextArg() {
@@ -188,7 +188,7 @@ func (c *JWTConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = cfgparse.Duration(d, &c.JWKSRefreshInterval, true)
 		case "algorithms":
 			if c.Algorithms != nil {
-				return d.Err("algorithms already specified")
+				return cfgparse.Repeated(d)
 			}
 			c.Algorithms = d.RemainingArgs()
 			if len(c.Algorithms) == 0 {
@@ -215,7 +215,7 @@ var _ caddyfile.Unmarshaler = (*Handler)(nil)
 // unmarshalFailureLimit reads `failure_limit <count>|off [<window>]`.
 func (h *Handler) unmarshalFailureLimit(d *caddyfile.Dispenser) error {
 	if h.FailureLimit != 0 {
-		return d.Err("failure_limit already specified")
+		return cfgparse.Repeated(d)
 	}
 	args := d.RemainingArgs()
 	if len(args) < 1 || len(args) > 2 || (args[0] == "off" && len(args) > 1) {

@@ -26,7 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 // testSecret is the HMAC secret of the secret-based test handlers.
@@ -168,7 +168,7 @@ func serve(t testing.TB, h *Handler, r *http.Request) (*httptest.ResponseRecorde
 		return nil
 	})
 	if err := h.ServeHTTP(w, r, next); err != nil {
-		if err := problem.Write(w, r, problem.Resolve(r, err), "test-req"); err != nil {
+		if err := edge.Write(w, r, edge.Resolve(r, err), "test-req"); err != nil {
 			t.Fatal(err)
 		}
 	}

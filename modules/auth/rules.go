@@ -1,6 +1,10 @@
 package auth
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/careq/gateway/internal/stdmethod"
+)
 
 // Method slots index the scopes required per method.
 const (
@@ -17,16 +21,12 @@ const (
 	numSlots
 )
 
-var slotMethods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+// methodSlot returns the slot of method m (the standard method table's
+// index; slotOther for any other method).
+func methodSlot(m string) int { return stdmethod.Index(m) }
 
-func methodSlot(m string) int {
-	for i, s := range slotMethods {
-		if s == m {
-			return i
-		}
-	}
-	return slotOther
-}
+// The slots follow the standard method table: this fails to compile if not.
+var _ = [1]struct{}{}[slotOther-stdmethod.Count]
 
 // compileRules works out the scopes each method slot requires.
 func (h *Handler) compileRules() {

@@ -12,7 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/reqid"
 )
 
@@ -174,24 +174,24 @@ func (h *Handler) admit(r *http.Request, id *identity) {
 }
 
 // refuse counts, logs and returns the edge answer for why, with its
-// headers set on w (problem.Refuse).
+// headers set on w (edge.Refuse).
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slot int) error {
 	decisionCounter[why].Inc()
 	info := reasons[why]
-	var cause problem.Cause
+	var cause edge.Cause
 	switch info.status {
 	case http.StatusBadRequest:
-		cause = problem.BadRequest
+		cause = edge.BadRequest
 	case http.StatusForbidden:
-		cause = problem.Forbidden
+		cause = edge.Forbidden
 	case http.StatusServiceUnavailable:
-		cause = problem.AuthUnavailable
+		cause = edge.AuthUnavailable
 	case http.StatusTooManyRequests:
-		cause = problem.RateLimited
+		cause = edge.RateLimited
 	default:
-		cause = problem.Unauthorized
+		cause = edge.Unauthorized
 	}
-	e := problem.New(info.status, cause, info.detail).With("reason", info.name)
+	e := edge.New(info.status, cause, info.detail).With("reason", info.name)
 	switch why {
 	case insufficientScope:
 		e.WithHeader("WWW-Authenticate", h.forbid[slot]).With("required_scopes", h.required[slot])
@@ -200,13 +200,13 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slo
 		if h.jwks != nil {
 			wait = max(wait, h.jwks.retryAfter())
 		}
-		e.WithHeader("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		e.WithHeader("Retry-After", strconv.FormatInt(edge.RetryAfterSeconds(wait), 10))
 	case tooManyFailures:
 		wait := time.Second
 		if a, ok := clientAddr(r); ok && h.failures != nil {
 			wait = max(wait, h.failures.wait(a, now().UnixNano()))
 		}
-		secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
+		secs := strconv.FormatInt(edge.RetryAfterSeconds(wait), 10)
 		// The RateLimit fields (draft-ietf-httpapi-ratelimit-headers), as
 		// careq_ratelimit sends them, for a policy named auth-failures.
 		e.WithHeader("Retry-After", secs).

@@ -43,7 +43,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "faults":
 			if h.Faults {
-				return d.Err("faults already specified")
+				return cfgparse.Repeated(d)
 			}
 			if d.NextArg() {
 				return d.ArgErr()
@@ -59,7 +59,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "queues":
 			if h.Queues != nil {
-				return d.Err("queues already specified")
+				return cfgparse.Repeated(d)
 			}
 			h.Queues = d.RemainingArgs()
 			if len(h.Queues) == 0 {

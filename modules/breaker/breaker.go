@@ -8,7 +8,6 @@ package breaker
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/careq/gateway/internal/cfgparse"
 )
 
 const moduleName = "careq_breaker"
@@ -201,12 +202,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 func clampU32(n int) uint32 { return uint32(min(max(n, 1), 1<<31)) }
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`)
-
 // Validate rejects settings that cannot work.
 func (h *Handler) Validate() error {
 	switch {
-	case !validName.MatchString(h.Name):
+	case !cfgparse.ValidName(h.Name):
 		return fmt.Errorf("name must be 1 to 64 of a-z A-Z 0-9 _ . - (it is a metrics label and part of an admin URL), not %q", h.Name)
 	case h.ConsecutiveFailures < 1:
 		return fmt.Errorf("consecutive_failures must be at least 1, not %d", h.ConsecutiveFailures)

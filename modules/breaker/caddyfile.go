@@ -71,12 +71,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				flag = &h.CountBusy
 			}
 			if *flag {
-				return d.Errf("%s already specified", d.Val())
+				return cfgparse.Repeated(d)
 			}
 			*flag = true
 		case "failure_ratio":
 			if h.FailureRatio != 0 {
-				return d.Err("failure_ratio already specified")
+				return cfgparse.Repeated(d)
 			}
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -91,7 +91,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "failure_status":
 			if h.FailureStatus != nil {
-				return d.Err("failure_status already specified")
+				return cfgparse.Repeated(d)
 			}
 			args := d.RemainingArgs()
 			if len(args) == 0 {

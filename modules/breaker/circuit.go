@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/careq/gateway/internal/edge"
 )
 
 // State is a breaker's state as metrics encode it.
@@ -291,8 +293,9 @@ func (c *circuit) retryAfter(v verdict) int {
 	return max(secs, 1)
 }
 
+// ceilSeconds rounds d up to whole seconds (0 for none).
 func ceilSeconds(d time.Duration) int {
-	return int((d + time.Second - 1) / time.Second)
+	return int(edge.CeilSeconds(d))
 }
 
 // counts returns gobreaker's counts of the current machine.

@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 // provision provisions and validates h as Caddy would, and cleans it up

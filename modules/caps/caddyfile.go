@@ -40,7 +40,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	if !capsName.MatchString(h.Name) {
+	if !cfgparse.ValidName(h.Name) {
 		return d.Errf("invalid name '%s': expected 1 to 64 letters, digits, '.', '_' or '-'", h.Name)
 	}
 	for d.NextBlock(0) {

@@ -6,11 +6,8 @@
 package caps
 
 import (
-	"github.com/careq/gateway/internal/caller"
-
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -18,7 +15,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/caller"
+	"github.com/careq/gateway/internal/cfgparse"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/statusboard"
 )
 
@@ -142,12 +141,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-var capsName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
 // Validate rejects settings that cannot work.
 func (h *Handler) Validate() error {
 	switch {
-	case !capsName.MatchString(h.Name):
+	case !cfgparse.ValidName(h.Name):
 		return fmt.Errorf("name must be 1 to 64 letters, digits, '.', '_' or '-', not %q", h.Name)
 	case h.Requests < 0 || h.Requests > maxCap:
 		return fmt.Errorf("requests must be from 0 (no cap) to %d, not %d", maxCap, h.Requests)

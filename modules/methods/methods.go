@@ -11,7 +11,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
+
+	"github.com/careq/gateway/internal/stdmethod"
 )
 
 const moduleName = "careq_methods"
@@ -45,17 +47,12 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // standard lists the methods the gateway recognises, in Allow order.
-var standard = []string{
-	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-	http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect,
-}
+var standard = stdmethod.Names[:]
 
 // bit returns the bit of a standard method, or 0 for any other.
 func bit(m string) uint16 {
-	for i, s := range standard {
-		if s == m {
-			return 1 << i
-		}
+	if i := stdmethod.Index(m); i < stdmethod.Count {
+		return 1 << i
 	}
 	return 0
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 // discard is a ResponseWriter that keeps nothing, so the benchmarks measure
@@ -19,7 +19,7 @@ func (d *discard) WriteHeader(int)             {}
 
 var (
 	nextOK   = caddyhttp.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error { w.WriteHeader(http.StatusOK); return nil })
-	rejected = problem.New(http.StatusTooManyRequests, problem.RateLimited, "zone api").HandlerError()
+	rejected = edge.New(http.StatusTooManyRequests, edge.RateLimited, "zone api").HandlerError()
 	nextRej  = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return rejected })
 )
 

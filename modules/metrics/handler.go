@@ -14,7 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 const moduleName = "careq_metrics"
@@ -132,8 +132,8 @@ func (rm *routeMetrics) count(r *http.Request, status int, switched time.Time, e
 	method := methodIndex(r.Method)
 	if err != nil && status == 0 {
 		// Nothing was written: the gateway answers with a problem document.
-		e := answerOf(r, err)
-		rm.countGateway(method, renderedStatus(e), e.Cause)
+		e := edge.AnswerOf(r, err)
+		rm.countGateway(method, e.RenderedStatus(), e.Cause)
 	} else {
 		if status == 0 {
 			// net/http answers 200 for a handler that wrote nothing.
@@ -149,7 +149,7 @@ func (rm *routeMetrics) count(r *http.Request, status int, switched time.Time, e
 }
 
 // countGateway counts an answer the gateway gives itself.
-func (rm *routeMetrics) countGateway(method, code int, cause problem.Cause) {
+func (rm *routeMetrics) countGateway(method, code int, cause edge.Cause) {
 	rm.requests.counter(sourceGateway*numMethods+method, codeIndex(code)).Inc()
 	rm.gateway.counter(causeIndex(cause), codeIndex(code)).Inc()
 	if k := upstreamKind(cause); k >= 0 {
@@ -170,28 +170,9 @@ func (rm *routeMetrics) countPanic(r *http.Request, rec *recorder, p any, start 
 	case e != nil && errors.Is(e, http.ErrAbortHandler):
 		rm.inFlight.Dec()
 	default:
-		internal := problem.New(http.StatusInternalServerError, problem.InternalError, "").HandlerError()
+		internal := edge.New(http.StatusInternalServerError, edge.InternalError, "").HandlerError()
 		rm.count(r, 0, time.Time{}, internal, start, now())
 	}
-}
-
-// answerOf returns the edge answer careq_problem renders for err: the
-// *problem.Error that err carries, looked up without allocating, else what
-// problem.Resolve makes of a plain error.
-func answerOf(r *http.Request, err error) *problem.Error {
-	if e, ok := errors.AsType[*problem.Error](err); ok {
-		return e
-	}
-	return problem.Resolve(r, err)
-}
-
-// renderedStatus is the status the client gets for e: careq_problem answers
-// a status outside 400-599 with 500.
-func renderedStatus(e *problem.Error) int {
-	if e.Status < 400 || e.Status > 599 {
-		return http.StatusInternalServerError
-	}
-	return e.Status
 }
 
 // Interface guards

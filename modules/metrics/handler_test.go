@@ -13,7 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 func TestServeHTTPCounts(t *testing.T) {
@@ -74,17 +74,17 @@ func TestServeHTTPCounts(t *testing.T) {
 		},
 		{
 			name:       "rate limited",
-			next:       fail(problem.New(http.StatusTooManyRequests, problem.RateLimited, "zone api").HandlerError()),
+			next:       fail(edge.New(http.StatusTooManyRequests, edge.RateLimited, "zone api").HandlerError()),
 			wantSource: "gateway", wantCode: "429", wantCause: "rate-limited",
 		},
 		{
 			name:       "breaker open",
-			next:       fail(problem.New(http.StatusServiceUnavailable, problem.BreakerOpen, "breaker b").HandlerError()),
+			next:       fail(edge.New(http.StatusServiceUnavailable, edge.BreakerOpen, "breaker b").HandlerError()),
 			wantSource: "gateway", wantCode: "503", wantCause: "breaker-open",
 		},
 		{
 			name:       "unauthorized",
-			next:       fail(problem.New(http.StatusUnauthorized, problem.Unauthorized, "no token").HandlerError()),
+			next:       fail(edge.New(http.StatusUnauthorized, edge.Unauthorized, "no token").HandlerError()),
 			wantSource: "gateway", wantCode: "401", wantCause: "unauthorized",
 		},
 		{
@@ -105,7 +105,7 @@ func TestServeHTTPCounts(t *testing.T) {
 		{
 			name: "annotated plain error counts the annotation's cause",
 			next: func(_ http.ResponseWriter, r *http.Request) error {
-				problem.Annotate(r, problem.New(http.StatusServiceUnavailable, problem.QueueOwnerDown, "queue 7"))
+				edge.Annotate(r, edge.New(http.StatusServiceUnavailable, edge.QueueOwnerDown, "queue 7"))
 				return caddyhttp.Error(http.StatusServiceUnavailable, errors.New("no upstreams available"))
 			},
 			wantSource: "gateway", wantCode: "503", wantCause: "queue-owner-unavailable",
@@ -117,12 +117,12 @@ func TestServeHTTPCounts(t *testing.T) {
 		},
 		{
 			name:       "status outside 400-599 renders as 500",
-			next:       fail(problem.New(http.StatusFound, problem.Other, "odd").HandlerError()),
+			next:       fail(edge.New(http.StatusFound, edge.Other, "odd").HandlerError()),
 			wantSource: "gateway", wantCode: "500", wantCause: "other",
 		},
 		{
 			name:       "a cause added to the gateway later is counted by name",
-			next:       fail(problem.New(http.StatusServiceUnavailable, problem.Cause("maintenance"), "").HandlerError()),
+			next:       fail(edge.New(http.StatusServiceUnavailable, edge.Cause("maintenance"), "").HandlerError()),
 			wantSource: "gateway", wantCode: "503", wantCause: "maintenance",
 		},
 	}
@@ -306,7 +306,7 @@ func TestInFlight(t *testing.T) {
 		next caddyhttp.HandlerFunc
 	}{
 		{"answer", writeStatus(http.StatusOK)},
-		{"error", fail(problem.New(http.StatusTooManyRequests, problem.RateLimited, "").HandlerError())},
+		{"error", fail(edge.New(http.StatusTooManyRequests, edge.RateLimited, "").HandlerError())},
 		{"panic", func(http.ResponseWriter, *http.Request) error { panic("handler bug") }},
 		{"abort", func(http.ResponseWriter, *http.Request) error { panic(http.ErrAbortHandler) }},
 	}

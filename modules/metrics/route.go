@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 // Who answered a request: the `source` label.
@@ -30,13 +30,13 @@ var kindNames = [numKinds]string{"dial", "timeout", "bad_response"}
 
 // upstreamKind returns the kind of upstream failure a cause stands for, or
 // -1 when the cause is not the backend's failure.
-func upstreamKind(c problem.Cause) int {
+func upstreamKind(c edge.Cause) int {
 	switch c {
-	case problem.UpstreamUnreachable:
+	case edge.UpstreamUnreachable:
 		return kindDial
-	case problem.UpstreamTimeout:
+	case edge.UpstreamTimeout:
 		return kindTimeout
-	case problem.UpstreamBadResponse:
+	case edge.UpstreamBadResponse:
 		return kindBadResponse
 	}
 	return -1
@@ -96,8 +96,8 @@ const maxCauses = 64
 // causeSet indexes the causes seen so far. It is replaced, never changed,
 // so readers load it without a lock (copy on write).
 type causeSet struct {
-	index map[problem.Cause]int
-	names []problem.Cause
+	index map[edge.Cause]int
+	names []edge.Cause
 }
 
 var (
@@ -106,18 +106,12 @@ var (
 )
 
 func init() {
-	known := []problem.Cause{
-		problem.Other, problem.BadRequest, problem.Unauthorized, problem.Forbidden,
-		problem.RouteNotFound, problem.MethodNotAllowed, problem.RequestTooLarge,
-		problem.RateLimited, problem.ClientClosedRequest, problem.InternalError,
-		problem.MethodNotImplemented, problem.UpstreamUnreachable, problem.UpstreamBadResponse,
-		problem.NoHealthyUpstream, problem.QueueOwnerDown, problem.BreakerOpen, problem.Shed,
-		problem.AuthUnavailable, problem.ServiceUnavailable, problem.UpstreamTimeout,
-		problem.ConcurrencyCapped, problem.MalformedBody, problem.RequestTimeout,
-		problem.IdempotencyKeyInvalid, problem.IdempotencyKeyInUse, problem.IdempotencyKeyMismatch,
-		problem.ShedForPriority,
+	// The cause table's rows, in its order: Other is row 0.
+	known := make([]edge.Cause, len(edge.CauseTable))
+	for i, ci := range edge.CauseTable {
+		known[i] = ci.Cause
 	}
-	cs := &causeSet{index: make(map[problem.Cause]int, len(known))}
+	cs := &causeSet{index: make(map[edge.Cause]int, len(known))}
 	for _, c := range known {
 		cs.index[c] = len(cs.names)
 		cs.names = append(cs.names, c)
@@ -127,7 +121,7 @@ func init() {
 
 // causeIndex returns the row of cause c, adding c to the set the first
 // time it is seen. Index 0 is "other".
-func causeIndex(c problem.Cause) int {
+func causeIndex(c edge.Cause) int {
 	if i, ok := causes.Load().index[c]; ok {
 		return i
 	}
@@ -140,7 +134,7 @@ func causeIndex(c problem.Cause) int {
 	if c == "" || len(old.names) >= maxCauses {
 		return 0
 	}
-	cs := &causeSet{index: make(map[problem.Cause]int, len(old.names)+1), names: append(old.names[:len(old.names):len(old.names)], c)}
+	cs := &causeSet{index: make(map[edge.Cause]int, len(old.names)+1), names: append(old.names[:len(old.names):len(old.names)], c)}
 	for i, n := range cs.names {
 		cs.index[n] = i
 	}
@@ -149,6 +143,6 @@ func causeIndex(c problem.Cause) int {
 }
 
 // causeName returns the cause of row i.
-func causeName(i int) problem.Cause {
+func causeName(i int) edge.Cause {
 	return causes.Load().names[i]
 }

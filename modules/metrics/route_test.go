@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 // TestReprovisionKeepsCounters provisions the same route in many configs, as
@@ -30,9 +30,9 @@ func TestReprovisionKeepsCounters(t *testing.T) {
 func TestCauseIndexBounded(t *testing.T) {
 	saved := causes.Load()
 	t.Cleanup(func() { causes.Store(saved) })
-	seen := map[int]problem.Cause{}
+	seen := map[int]edge.Cause{}
 	for i := 0; i < 2*maxCauses; i++ {
-		c := problem.Cause(fmt.Sprintf("test-cause-%d", i))
+		c := edge.Cause(fmt.Sprintf("test-cause-%d", i))
 		idx := causeIndex(c)
 		if idx < 0 || idx >= maxCauses {
 			t.Fatalf("causeIndex(%q) = %d, outside 0..%d", c, idx, maxCauses-1)
@@ -47,13 +47,32 @@ func TestCauseIndexBounded(t *testing.T) {
 			}
 		}
 	}
-	if causeIndex(problem.Cause("test-cause-1000")) != 0 {
+	if causeIndex(edge.Cause("test-cause-1000")) != 0 {
 		t.Error("a cause past the bound has a row of its own, want other (0)")
 	}
-	if got := causeName(causeIndex(problem.RateLimited)); got != problem.RateLimited {
+	if got := causeName(causeIndex(edge.RateLimited)); got != edge.RateLimited {
 		t.Errorf("rate-limited maps to %q after the set filled up", got)
 	}
-	if got := causeName(0); got != problem.Other {
-		t.Errorf("row 0 is %q, want %q", got, problem.Other)
+	if got := causeName(0); got != edge.Other {
+		t.Errorf("row 0 is %q, want %q", got, edge.Other)
+	}
+}
+
+// TestCauseLabelsAreTheTable: the cause label values the metrics start with
+// are exactly the rows of the cause table, in its order (issue #13).
+func TestCauseLabelsAreTheTable(t *testing.T) {
+	cs := causes.Load()
+	if len(cs.names) < len(edge.CauseTable) {
+		t.Fatalf("%d cause labels, want at least the %d rows of the cause table", len(cs.names), len(edge.CauseTable))
+	}
+	for i, ci := range edge.CauseTable {
+		if cs.names[i] != ci.Cause || causeIndex(ci.Cause) != i {
+			t.Errorf("label row %d = %q, want %q", i, cs.names[i], ci.Cause)
+		}
+	}
+	for _, n := range cs.names[len(edge.CauseTable):] {
+		if _, ok := edge.Info(n); ok {
+			t.Errorf("cause %q is listed twice", n)
+		}
 	}
 }

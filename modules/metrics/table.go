@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/careq/gateway/internal/stdmethod"
 )
 
 // methodNames are the values of the `method` label. Any other request
@@ -15,30 +17,12 @@ var methodNames = [...]string{
 
 const numMethods = len(methodNames)
 
-// methodIndex returns the index of m in methodNames.
-func methodIndex(m string) int {
-	switch m {
-	case "GET":
-		return 0
-	case "HEAD":
-		return 1
-	case "POST":
-		return 2
-	case "PUT":
-		return 3
-	case "PATCH":
-		return 4
-	case "DELETE":
-		return 5
-	case "OPTIONS":
-		return 6
-	case "TRACE":
-		return 7
-	case "CONNECT":
-		return 8
-	}
-	return numMethods - 1
-}
+// methodIndex returns the index of m in methodNames: the standard method
+// table's index, numMethods-1 (OTHER) for any other method.
+func methodIndex(m string) int { return stdmethod.Index(m) }
+
+// OTHER follows the standard methods: this fails to compile if not.
+var _ = [1]struct{}{}[numMethods-1-stdmethod.Count]
 
 // Status codes 100-599 are label values of their own; any other code a
 // handler may write (600-999) is counted as "other".

@@ -6,6 +6,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/cfgparse"
 )
 
 func init() {
@@ -45,11 +47,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "detail":
-			if !d.NextArg() {
-				return d.ArgErr()
+			if err := cfgparse.Arg(d, &h.Detail); err != nil {
+				return err
 			}
-			h.Detail = d.Val()
+			continue
 		case "retry_after":
+			if h.RetryAfter != 0 {
+				return cfgparse.Repeated(d)
+			}
 			if !d.NextArg() {
 				return d.ArgErr()
 			}

@@ -7,12 +7,11 @@ package problem
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/reqid"
 )
 
@@ -81,10 +80,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if err == nil {
 		return h.answer().Refuse(w)
 	}
-	e := edge.Resolve(r, err)
-	if e.Status == http.StatusServiceUnavailable && e.Header.Get("Retry-After") == "" && w.Header().Get("Retry-After") == "" {
-		e = withRetryAfter(e, h.RetryAfter)
-	}
+	e := edge.WithRetryAfter(edge.AnswerOf(r, err), w.Header(), h.RetryAfter)
 	if e.Cause == edge.ClientClosedRequest {
 		// Nobody is listening; write nothing more than the status.
 		w.WriteHeader(e.Status)
@@ -104,21 +100,9 @@ func (h *Handler) answer() *edge.Error {
 		e.Detail = h.Detail
 	}
 	if h.Status == http.StatusServiceUnavailable {
-		e = withRetryAfter(e, h.RetryAfter)
+		e = edge.SetRetryAfter(e, h.RetryAfter)
 	}
 	return e
-}
-
-// withRetryAfter returns a copy of e with a Retry-After header, leaving the
-// module's error value untouched.
-func withRetryAfter(e *edge.Error, seconds int) *edge.Error {
-	c := *e
-	c.Header = e.Header.Clone()
-	if c.Header == nil {
-		c.Header = make(http.Header, 1)
-	}
-	c.Header.Set("Retry-After", strconv.Itoa(seconds))
-	return &c
 }
 
 // Interface guards

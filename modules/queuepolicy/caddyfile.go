@@ -41,7 +41,7 @@ func (p *Policy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "retry_after":
 			if p.RetryAfter != 0 {
-				return d.Err("retry_after already specified")
+				return cfgparse.Repeated(d)
 			}
 			if !d.NextArg() {
 				return d.ArgErr()

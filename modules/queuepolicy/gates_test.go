@@ -9,7 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/replicagate"
 )
 
@@ -119,8 +119,8 @@ func TestSelectAnswersBreakerOpen(t *testing.T) {
 	if u := p.Select(pool, r, nil); u != nil {
 		t.Fatalf("selected %s with the owner's breaker open", u.Dial)
 	}
-	e := problem.Resolve(r, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("no upstreams available")))
-	if e.Status != http.StatusServiceUnavailable || e.Cause != problem.BreakerOpen || e.Header.Get("Retry-After") != "7" {
+	e := edge.Resolve(r, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("no upstreams available")))
+	if e.Status != http.StatusServiceUnavailable || e.Cause != edge.BreakerOpen || e.Header.Get("Retry-After") != "7" {
 		t.Errorf("answer %d %s %v, want 503 breaker-open with Retry-After 7", e.Status, e.Cause, e.Header)
 	}
 	if gate.rejected != 1 {
@@ -157,8 +157,8 @@ func TestSelectLimitsProbes(t *testing.T) {
 			case mode == modeStrict && u != nil:
 				t.Errorf("strict, probes taken: selected %s, want none", u.Dial)
 			case mode == modeStrict:
-				e := problem.Resolve(r, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("no upstreams available")))
-				if e.Cause != problem.BreakerOpen || e.Header.Get("Retry-After") != "1" || gate.rejected != 1 {
+				e := edge.Resolve(r, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("no upstreams available")))
+				if e.Cause != edge.BreakerOpen || e.Header.Get("Retry-After") != "1" || gate.rejected != 1 {
 					t.Errorf("answer %s %v (%d counted), want breaker-open, Retry-After 1, counted", e.Cause, e.Header, gate.rejected)
 				}
 			}

@@ -4,11 +4,8 @@
 package queuepolicy
 
 import (
-	"github.com/careq/gateway/internal/caller"
-
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,7 +16,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/caller"
+	"github.com/careq/gateway/internal/cfgparse"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/replicagate"
 )
 
@@ -36,9 +35,6 @@ const (
 // active health check interval of a typical setup, after which the owner
 // is either back or the operator has had to act.
 const defaultRetryAfter = 5 * time.Second
-
-// validBreaker is careq_breaker's rule for names.
-var validBreaker = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`)
 
 // maxReportedQueue bounds the queue id echoed in a problem document.
 const maxReportedQueue = 64
@@ -135,7 +131,7 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	}
 	p.single, _ = caller.SinglePlaceholder(p.Key)
 	p.segment = segmentIndex(p.single)
-	p.retryAfter = strconv.FormatInt(ceilSeconds(time.Duration(p.RetryAfter)), 10)
+	p.retryAfter = strconv.FormatInt(edge.RetryAfterSeconds(time.Duration(p.RetryAfter)), 10)
 	count, err := registerMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -154,7 +150,7 @@ func (p *Policy) Validate() error {
 	if p.Mode != modeStrict && p.Mode != modeFallback {
 		return fmt.Errorf("mode must be %s or %s, not %q", modeStrict, modeFallback, p.Mode)
 	}
-	if p.Breaker != "" && !validBreaker.MatchString(p.Breaker) {
+	if p.Breaker != "" && !cfgparse.ValidName(p.Breaker) {
 		return fmt.Errorf("breaker must name a careq_breaker: 1 to 64 of a-z A-Z 0-9 _ . -, not %q", p.Breaker)
 	}
 	if p.RetryAfter <= 0 {
@@ -248,13 +244,13 @@ func (p *Policy) queueOf(r *http.Request) string {
 // answer 503. The queue id comes from the client, so it is echoed only
 // when it is short and made of URL-safe characters.
 func (p *Policy) annotateOwnerDown(r *http.Request, queue string) {
-	e := problem.New(http.StatusServiceUnavailable, problem.QueueOwnerDown,
+	e := edge.New(http.StatusServiceUnavailable, edge.QueueOwnerDown,
 		"the replica that owns this queue is down or at its request limit, and no other replica may serve it").
 		WithHeader("Retry-After", p.retryAfter)
 	if reportable(queue) {
 		e = e.With("queue", queue)
 	}
-	problem.Annotate(r, e)
+	edge.Annotate(r, e)
 }
 
 // admit takes a place on the breaker of the replica at addr for r, and
@@ -311,13 +307,13 @@ func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string, probin
 	if probing {
 		detail, state = "breaker "+name+" is probing the replica that owns this queue after failures; try again shortly", "half_open"
 	}
-	e := problem.New(http.StatusServiceUnavailable, problem.BreakerOpen, detail).
+	e := edge.New(http.StatusServiceUnavailable, edge.BreakerOpen, detail).
 		With("breaker", name).With("state", state).
 		WithHeader("Retry-After", strconv.Itoa(max(retry, 1)))
 	if reportable(queue) {
 		e = e.With("queue", queue)
 	}
-	problem.Annotate(r, e)
+	edge.Annotate(r, e)
 }
 
 // hasPlaceholder reports whether key contains a {placeholder}.
@@ -342,15 +338,6 @@ func reportable(queue string) bool {
 		}
 	}
 	return queue != ""
-}
-
-// ceilSeconds returns d in whole seconds, rounded up, at least 1.
-func ceilSeconds(d time.Duration) int64 {
-	s := int64((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		return 1
-	}
-	return s
 }
 
 // Interface guards

@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 // queuePattern is the path_regexp the README recommends.
@@ -125,11 +125,11 @@ func TestSelectSpreadsRequestsWithoutQueue(t *testing.T) {
 
 // annotation is what careq_problem would render if reverse_proxy ended r
 // with its plain "no upstreams available" 503.
-func annotation(r *http.Request) *problem.Error {
-	return problem.Resolve(r, caddyhttp.Error(http.StatusServiceUnavailable, errors.New("no upstreams available")))
+func annotation(r *http.Request) *edge.Error {
+	return edge.Resolve(r, caddyhttp.Error(http.StatusServiceUnavailable, errors.New("no upstreams available")))
 }
 
-func extension(e *problem.Error, key string) (any, bool) {
+func extension(e *edge.Error, key string) (any, bool) {
 	for _, m := range e.Extensions {
 		if m.Key == key {
 			return m.Value, true
@@ -147,20 +147,20 @@ func TestChooseWithUnavailableOwner(t *testing.T) {
 		down       []int // ranks (0 = owner) that are down
 		wantRank   int   // rank of the chosen replica, -1 for none
 		wantResult string
-		wantCause  problem.Cause // of the 503 that follows a nil
-		wantQueue  bool          // queue id echoed in the problem
+		wantCause  edge.Cause // of the 503 that follows a nil
+		wantQueue  bool       // queue id echoed in the problem
 	}{
 		{"strict owner up", modeStrict, queue, nil, 0, "owner", "", false},
-		{"strict owner down", modeStrict, queue, []int{0}, -1, "unavailable", problem.QueueOwnerDown, true},
-		{"strict owner and next down", modeStrict, queue, []int{0, 1}, -1, "unavailable", problem.QueueOwnerDown, true},
-		{"strict all down", modeStrict, queue, []int{0, 1, 2}, -1, "unavailable", problem.NoHealthyUpstream, false},
+		{"strict owner down", modeStrict, queue, []int{0}, -1, "unavailable", edge.QueueOwnerDown, true},
+		{"strict owner and next down", modeStrict, queue, []int{0, 1}, -1, "unavailable", edge.QueueOwnerDown, true},
+		{"strict all down", modeStrict, queue, []int{0, 1, 2}, -1, "unavailable", edge.NoHealthyUpstream, false},
 		{"strict other down", modeStrict, queue, []int{1}, 0, "owner", "", false},
 		{"fallback owner up", modeFallback, queue, nil, 0, "owner", "", false},
 		{"fallback owner down", modeFallback, queue, []int{0}, 1, "fallback", "", false},
 		{"fallback owner and next down", modeFallback, queue, []int{0, 1}, 2, "fallback", "", false},
-		{"fallback all down", modeFallback, queue, []int{0, 1, 2}, -1, "unavailable", problem.NoHealthyUpstream, false},
-		{"strict owner down, queue id not echoed", modeStrict, "a%22%3Cb%3E", []int{0}, -1, "unavailable", problem.QueueOwnerDown, false},
-		{"strict owner down, long queue id not echoed", modeStrict, strings.Repeat("q", maxReportedQueue+1), []int{0}, -1, "unavailable", problem.QueueOwnerDown, false},
+		{"fallback all down", modeFallback, queue, []int{0, 1, 2}, -1, "unavailable", edge.NoHealthyUpstream, false},
+		{"strict owner down, queue id not echoed", modeStrict, "a%22%3Cb%3E", []int{0}, -1, "unavailable", edge.QueueOwnerDown, false},
+		{"strict owner down, long queue id not echoed", modeStrict, strings.Repeat("q", maxReportedQueue+1), []int{0}, -1, "unavailable", edge.QueueOwnerDown, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,7 +212,7 @@ func TestChooseWithUnavailableOwner(t *testing.T) {
 			if e.Cause != tt.wantCause {
 				t.Fatalf("the 503 after no upstream has cause %q, want %q", e.Cause, tt.wantCause)
 			}
-			if tt.wantCause != problem.QueueOwnerDown {
+			if tt.wantCause != edge.QueueOwnerDown {
 				return
 			}
 			if ra := e.Header.Get("Retry-After"); ra != "3" {

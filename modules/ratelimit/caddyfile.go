@@ -47,13 +47,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := make(map[string]bool)
+	seen := cfgparse.Seen{}
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if seen[sub] {
-			return d.Errf("%s already specified", sub)
+		if err := seen.Once(d); err != nil {
+			return err
 		}
-		seen[sub] = true
 		if !d.NextArg() {
 			return d.ArgErr()
 		}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/careq/gateway/internal/edge"
 )
 
 // The fields of draft-ietf-httpapi-ratelimit-headers-11. Each zone adds one
@@ -32,7 +34,7 @@ type fields struct {
 }
 
 func newFields(name string, burst int, r Rate) fields {
-	window := ceilSeconds(time.Duration(float64(burst) / r.PerSecond() * float64(time.Second)))
+	window := edge.CeilSeconds(time.Duration(float64(burst) / r.PerSecond() * float64(time.Second)))
 	f := fields{
 		prefix: `"` + name + `";r=`,
 		policy: `"` + name + `";q=` + strconv.Itoa(burst) + ";w=" + strconv.FormatInt(window, 10),
@@ -66,9 +68,9 @@ func (f *fields) state(r, t int64) string {
 // set adds the zone's members for d to h. The first zone of a response
 // allocates one pair of one-element slices; later zones append.
 func (f *fields) set(h http.Header, d decision) {
-	t := ceilSeconds(d.reset)
+	t := edge.CeilSeconds(d.reset)
 	if !d.allowed {
-		t = retrySeconds(d.retryAfter)
+		t = edge.RetryAfterSeconds(d.retryAfter)
 	}
 	st := f.state(d.remaining, t)
 	_, hasP := h[policyField]
@@ -84,16 +86,5 @@ func (f *fields) set(h http.Header, d decision) {
 	h[stateField] = append(h[stateField], st)
 }
 
-// ceilSeconds rounds d up to whole seconds.
-func ceilSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	return int64((d + time.Second - 1) / time.Second)
-}
-
-// retrySeconds is Retry-After for a wait of d: whole seconds rounded up,
-// never 0 (a client told to retry in 0 seconds retries at once).
-func retrySeconds(d time.Duration) int64 {
-	return max(1, ceilSeconds(d))
-}
+// retrySeconds is Retry-After for a wait of d (edge.RetryAfterSeconds).
+func retrySeconds(d time.Duration) int64 { return edge.RetryAfterSeconds(d) }

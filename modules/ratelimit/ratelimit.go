@@ -6,11 +6,8 @@
 package ratelimit
 
 import (
-	"github.com/careq/gateway/internal/caller"
-
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -18,7 +15,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/caller"
+	"github.com/careq/gateway/internal/cfgparse"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/statusboard"
 )
 
@@ -197,12 +196,10 @@ func poolKey(c zoneConfig) string {
 	return k
 }
 
-var zoneName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
 // Validate rejects settings that cannot work.
 func (h *Handler) Validate() error {
 	switch {
-	case !zoneName.MatchString(h.Name):
+	case !cfgparse.ValidName(h.Name):
 		return fmt.Errorf("name must be 1 to 64 letters, digits, '.', '_' or '-', not %q", h.Name)
 	case h.rate.Events == 0:
 		return fmt.Errorf("rate must be <events>/<s|m|h>, such as 20/s")
@@ -253,7 +250,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.zone.refused.Record(statusboard.CallerOf(r), now())
 	return edge.New(h.Status, edge.RateLimited, h.detail).
 		With("zone", h.Name).
-		WithHeader("Retry-After", strconv.FormatInt(retrySeconds(d.retryAfter), 10)).
+		WithHeader("Retry-After", strconv.FormatInt(edge.RetryAfterSeconds(d.retryAfter), 10)).
 		Refuse(w)
 }
 

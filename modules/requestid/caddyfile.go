@@ -4,6 +4,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/cfgparse"
 )
 
 func init() {
@@ -30,6 +32,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "trust":
+			if h.Trust != nil {
+				return cfgparse.Repeated(d)
+			}
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
@@ -41,9 +46,6 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				v = false
 			default:
 				return d.Errf("invalid trust '%s': expected on or off", d.Val())
-			}
-			if h.Trust != nil {
-				return d.Err("trust already specified")
 			}
 			h.Trust = &v
 			if d.NextArg() {

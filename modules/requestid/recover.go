@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 )
 
 // recoverPanic turns a panic of a later handler into a 500 internal-error

@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	edge "github.com/careq/gateway/internal/problem"
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/reqid"
 )
 
@@ -80,7 +80,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	sw := newStamper(w, vals)
 	err = next.ServeHTTP(sw, r)
 	sw.release()
-	if pe := careqAnswer(err); pe != nil {
+	if pe := edge.Carried(err); pe != nil {
 		// A CareQ module refused the request before anything was written:
 		// render its answer here, with the renderer careq_problem uses,
 		// rather than through Caddy's error routes, which cost more than
@@ -101,17 +101,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 func logsRequests(r *http.Request) bool {
 	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	return !ok || srv.Logs != nil
-}
-
-// careqAnswer returns the edge answer a CareQ module returned, or nil for
-// no error or an error of anything else (those go to handle_errors).
-func careqAnswer(err error) *edge.Error {
-	if he, ok := err.(caddyhttp.HandlerError); ok {
-		if pe, ok := he.Err.(*edge.Error); ok {
-			return pe
-		}
-	}
-	return nil
 }
 
 // maxLen bounds an accepted id: long enough for a UUID or a W3C trace id with

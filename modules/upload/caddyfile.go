@@ -40,7 +40,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "max_size":
 			if h.MaxSize != 0 {
-				return d.Err("max_size already specified")
+				return cfgparse.Repeated(d)
 			}
 			var v string
 			if err := cfgparse.Arg(d, &v); err != nil {

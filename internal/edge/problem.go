@@ -1,10 +1,10 @@
-// Package problem is the one place where the gateway describes the answers it
+// Package edge is the one place where the gateway describes the answers it
 // gives itself. Every CareQ module that refuses a request returns a *Error
 // (wrapped by caddyhttp.Error); the careq_problem handler in handle_errors
 // renders it as an RFC 9457 problem document. Errors that come from Caddy's own
 // handlers (reverse_proxy, the error directive, a recovered panic) are given a
 // cause by Classify, so every edge answer carries a stable, documented type.
-package problem
+package edge
 
 import (
 	"context"
@@ -24,8 +24,10 @@ type Cause string
 // TypeBase prefixes every cause to form the problem document's `type` URI.
 const TypeBase = "urn:careq:problem:"
 
-// The causes the gateway answers with. The set is closed and documented in
-// modules/problem/README.md; metrics label values are drawn from it.
+// The causes the gateway answers with. The set is closed: CauseTable (in
+// causes.go) gives each its status, title, default detail and the headers its
+// status requires; modules/problem/README.md documents it, and the metrics'
+// cause label values are drawn from it.
 const (
 	BadRequest           Cause = "bad-request"
 	Unauthorized         Cause = "unauthorized"
@@ -140,41 +142,18 @@ func (e *Error) HandlerError() error {
 
 // TitleOf returns the default title of a cause.
 func TitleOf(c Cause) string {
-	if t, ok := titles[c]; ok {
-		return t
+	if i, ok := causeIndex[c]; ok {
+		return CauseTable[i].Title
 	}
 	return "Error"
 }
 
-var titles = map[Cause]string{
-	BadRequest:           "Bad request",
-	Unauthorized:         "Authentication required",
-	Forbidden:            "Forbidden",
-	RouteNotFound:        "No route for this path",
-	MethodNotAllowed:     "Method not allowed on this route",
-	RequestTooLarge:      "Request body too large",
-	MalformedBody:        "Malformed request body",
-	RequestTimeout:       "Request body too slow",
-	RateLimited:          "Rate limit exceeded",
-	ConcurrencyCapped:    "Too many requests in flight or tunnels open",
-	ClientClosedRequest:  "Client closed the request",
-	InternalError:        "Internal gateway error",
-	MethodNotImplemented: "Method not implemented",
-	UpstreamUnreachable:  "Upstream unreachable",
-	UpstreamBadResponse:  "Upstream sent an invalid response",
-	NoHealthyUpstream:    "No healthy upstream",
-	QueueOwnerDown:       "The replica that owns this queue is unavailable",
-	BreakerOpen:          "Circuit breaker open",
-	Shed:                 "Gateway overloaded",
-	ShedForPriority:      "Shed to keep capacity for higher-priority requests",
-	AuthUnavailable:      "Signing keys unavailable",
-	ServiceUnavailable:   "Service unavailable",
-	UpstreamTimeout:      "Upstream timed out",
-	Other:                "Error",
-
-	IdempotencyKeyInvalid:  "Invalid Idempotency-Key",
-	IdempotencyKeyInUse:    "A request with this Idempotency-Key is still in flight",
-	IdempotencyKeyMismatch: "Idempotency-Key reused for a different request",
+// DetailOf returns the default detail of a cause.
+func DetailOf(c Cause) string {
+	if i, ok := causeIndex[c]; ok {
+		return CauseTable[i].Detail
+	}
+	return genericDetail
 }
 
 // Classify returns the edge answer that err stands for. A *Error anywhere in
@@ -187,7 +166,7 @@ func Classify(err error) *Error {
 	}
 	status := statusOf(err)
 	cause := causeOf(status, err)
-	return &Error{Status: status, Cause: cause, Detail: defaultDetail(cause), Err: err}
+	return &Error{Status: status, Cause: cause, Detail: DetailOf(cause), Err: err}
 }
 
 // CauseOf returns the status and cause of err without building a document;
@@ -277,36 +256,4 @@ func isDialError(err error) bool {
 		strings.Contains(msg, "connection reset") ||
 		strings.Contains(msg, "no such host") ||
 		strings.HasSuffix(msg, "EOF")
-}
-
-func defaultDetail(c Cause) string {
-	switch c {
-	case RouteNotFound:
-		return "no route of this gateway matches the request path"
-	case MethodNotAllowed:
-		return "this route does not allow the request method; see the Allow header"
-	case MethodNotImplemented:
-		return "the gateway does not recognise the request method"
-	case InternalError:
-		return "the gateway failed to handle the request; it has been logged with the request id"
-	case UpstreamUnreachable:
-		return "the backend could not be reached"
-	case UpstreamBadResponse:
-		return "the backend sent a response that is not valid HTTP"
-	case NoHealthyUpstream:
-		return "every backend of this route is marked unhealthy"
-	case UpstreamTimeout:
-		return "the backend did not answer within the route's timeout"
-	case ClientClosedRequest:
-		return "the client closed the connection before the answer"
-	case BadRequest:
-		return "the gateway could not parse the request safely"
-	case RequestTooLarge:
-		return "the request body exceeds the route's limit"
-	case MalformedBody:
-		return "the request body's framing is invalid (such as a bad chunk size)"
-	case RequestTimeout:
-		return "the request body did not arrive within the route's limit"
-	}
-	return "the gateway could not serve the request"
 }

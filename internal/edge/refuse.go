@@ -1,4 +1,4 @@
-package problem
+package edge
 
 import "net/http"
 

@@ -1,4 +1,4 @@
-package problem
+package edge
 
 import (
 	"encoding/json"
@@ -38,10 +38,7 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) e
 	h.Del("Last-Modified")
 	bp := bufPool.Get().(*[]byte)
 	body := AppendDocument((*bp)[:0], e, requestID)
-	status := e.Status
-	if status < 400 || status > 599 {
-		status = http.StatusInternalServerError
-	}
+	status := e.RenderedStatus()
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	var err error
