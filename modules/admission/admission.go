@@ -81,7 +81,8 @@ type Handler struct {
 	RetryAfter int `json:"retry_after,omitempty"`
 
 	zone     *zone
-	key      string // the zone's key in zones, once loaded
+	match    []classMatcher // Classes compiled, in the same order
+	key      string         // the zone's key in zones, once loaded
 	clock    func() int64
 	retry    string
 	admitted []prometheus.Counter
@@ -141,6 +142,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.clock = monotonic
 	}
 	h.retry = strconv.Itoa(h.RetryAfter)
+	h.match = compileClasses(h.Classes)
 	n := len(h.Classes)
 	h.admitted = make([]prometheus.Counter, n)
 	h.shed = make([]prometheus.Counter, n)
@@ -191,7 +193,7 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP admits the request to its class or refuses it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
-	c := classify(h.Classes, r)
+	c := classify(h.match, r)
 	if !h.zone.acquire(c) && !h.await(r, c) {
 		h.shed[c].Inc()
 		return h.refusal(w, c)

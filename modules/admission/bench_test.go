@@ -9,19 +9,42 @@ import (
 )
 
 // BenchmarkServeHTTP is the cost careq_admission adds to a proxied
-// request: classifying it (the default Caddyfile's classes, the staff
-// request matching last of its conditions), one acquire and one release,
-// and with an adaptive limit two clock reads and one latency sample. It
-// must allocate nothing.
+// request: choosing its class (the default Caddyfile's classes), one
+// acquire and one release, and with an adaptive limit two clock reads and
+// one latency sample. The requests are prepared as Caddy's server prepares
+// them and careq_auth leaves them (the caller in caller.IdentityVar and
+// in the replacer); replacer/* is a caller another authentication module
+// named, known to the replacer only. It must allocate nothing.
 func BenchmarkServeHTTP(b *testing.B) {
+	var (
+		staffCall = func() *http.Request {
+			return newRequest("POST", "/api/v1/queues/q1/call", "nurse-7", "queue:read queue:call")
+		}
+		staffWrite = func() *http.Request {
+			return newRequest("POST", "/api/v1/queues/q1/tickets/t1/done", "staff-dev", "queue:read queue:write")
+		}
+		kiosk = func() *http.Request {
+			return newRequest("POST", "/api/v1/queues/q1/tickets", "kiosk-dev", "queue:write")
+		}
+		display = func() *http.Request {
+			return newRequest("GET", "/api/v1/queues/q1/tickets", "display-dev", "queue:read")
+		}
+	)
 	for _, tc := range []struct {
 		name     string
 		adaptive bool
 		r        *http.Request
 	}{
-		{"fixed/display", false, newRequest("GET", "/api/v1/queues/q1/tickets", "display-dev", "queue:read")},
-		{"adaptive/display", true, newRequest("GET", "/api/v1/queues/q1/tickets", "display-dev", "queue:read")},
-		{"adaptive/staff-write", true, newRequest("POST", "/api/v1/queues/q1/call", "staff-dev", "queue:read queue:write")},
+		{"fixed/staff-call", false, staffCall()},
+		{"fixed/staff-write", false, staffWrite()},
+		{"fixed/kiosk", false, kiosk()},
+		{"fixed/display", false, display()},
+		{"adaptive/staff-call", true, staffCall()},
+		{"adaptive/staff-write", true, staffWrite()},
+		{"adaptive/kiosk", true, kiosk()},
+		{"adaptive/display", true, display()},
+		{"replacer/staff-write", false, newReplacerRequest("POST", "/api/v1/queues/q1/tickets/t1/done", "staff-dev", "queue:read queue:write")},
+		{"replacer/display", false, newReplacerRequest("GET", "/api/v1/queues/q1/tickets", "display-dev", "queue:read")},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			h := &Handler{Zone: "bench", Limit: 64, Classes: queueClasses}
@@ -86,21 +109,25 @@ func BenchmarkDecision(b *testing.B) {
 }
 
 // BenchmarkClassify is the class selection alone, for the default
-// Caddyfile's classes: a display read (one scope lookup) and a staff key's
-// write (a scope lookup, then the user id).
+// Caddyfile's classes: a display read (one scope check) and a staff key's
+// write (a scope check, then the user id), with the caller as careq_auth
+// leaves it and as the replacer alone knows it.
 func BenchmarkClassify(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		r    *http.Request
 	}{
 		{"display-read", newRequest("GET", "/api/v1/queues/q1/tickets", "display-dev", "queue:read")},
-		{"staff-write", newRequest("POST", "/api/v1/queues/q1/call", "staff-dev", "queue:read queue:write")},
-		{"no-auth-method-only", newRequest("GET", "/api/v1/queues/q1/tickets", "", "")},
+		{"staff-write", newRequest("POST", "/api/v1/queues/q1/tickets/t1/done", "staff-dev", "queue:read queue:write")},
+		{"replacer/display-read", newReplacerRequest("GET", "/api/v1/queues/q1/tickets", "display-dev", "queue:read")},
+		{"replacer/staff-write", newReplacerRequest("POST", "/api/v1/queues/q1/tickets/t1/done", "staff-dev", "queue:read queue:write")},
+		{"no-auth", newReplacerRequest("GET", "/api/v1/queues/q1/tickets", "", "")},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
+			match := compileClasses(queueClasses)
 			b.ReportAllocs()
 			for b.Loop() {
-				_ = classify(queueClasses, tc.r)
+				_ = classify(match, tc.r)
 			}
 		})
 	}

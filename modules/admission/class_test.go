@@ -1,19 +1,23 @@
 package admission
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
+	"path"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/caller"
 )
 
 // queueClasses are the default Caddyfile's classes.
 var queueClasses = []Class{
 	{Name: "staff", Reserve: 30, When: []Condition{
 		{Scope: []string{"queue:call"}},
+		{Method: []string{"POST"}, Path: []string{"/api/v1/queues/*/call"}},
 		{User: []string{"staff-*"}, Method: []string{"POST", "PUT", "PATCH", "DELETE"}},
 	}},
 	{Name: "kiosk", Reserve: 20, When: []Condition{
@@ -22,13 +26,42 @@ var queueClasses = []Class{
 	{Name: "display", When: []Condition{{Method: []string{"GET", "HEAD"}}}},
 }
 
-// newRequest is a request as careq_auth leaves it: the caller's id set
-// in the replacer, the scopes answered by a provider.
+// testIdentity is a caller as careq_auth leaves it in caller.IdentityVar.
+type testIdentity struct {
+	user   string
+	scopes []string
+}
+
+func (id *testIdentity) UserID() string { return id.user }
+func (id *testIdentity) HasScope(s string) bool {
+	for _, v := range id.scopes {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// newRequest is a request as Caddy's server prepares it and careq_auth
+// leaves it: the caller's id and scopes in the replacer, and the caller in
+// caller.IdentityVar. No user means no careq_auth ran.
 func newRequest(method, target, user, scopes string) *http.Request {
-	r := httptest.NewRequest(method, target, nil)
-	repl := caddyhttp.NewTestReplacer(r)
+	r := newReplacerRequest(method, target, user, scopes)
 	if user != "" {
-		repl.Set("http.auth.user.id", user)
+		caddyhttp.SetVar(r.Context(), caller.IdentityVar, caller.Identity(&testIdentity{user, strings.Fields(scopes)}))
+	}
+	return r
+}
+
+// newReplacerRequest is a request whose caller is known only to the
+// replacer ({http.auth.user.id}, {http.auth.user.scopes}), as another
+// authentication module than careq_auth would leave it.
+func newReplacerRequest(method, target, user, scopes string) *http.Request {
+	w := httptest.NewRecorder()
+	repl := caddy.NewReplacer()
+	r := caddyhttp.PrepareRequest(httptest.NewRequest(method, target, nil), repl, w, nil)
+	if user != "" {
+		repl.Set(caller.UserIDPlaceholder, user)
 		var sv any = scopes
 		repl.Map(func(key string) (any, bool) {
 			if key == "http.auth.user.scopes" {
@@ -37,7 +70,7 @@ func newRequest(method, target, user, scopes string) *http.Request {
 			return nil, false
 		})
 	}
-	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	return r
 }
 
 func TestClassify(t *testing.T) {
@@ -47,19 +80,56 @@ func TestClassify(t *testing.T) {
 	}{
 		{"a scope puts a read in staff", "GET", "/api/v1/queues/q1/tickets", "nurse-7", "queue:read queue:call", "staff"},
 		{"a staff key's write is staff", "POST", "/api/v1/queues/q1/tickets/t1/done", "staff-dev", "queue:write", "staff"},
+		{"calling the next patient is staff", "POST", "/api/v1/queues/q1/call", "whoever", "queue:write", "staff"},
 		{"a staff key's read is not", "GET", "/api/v1/queues/q1", "staff-dev", "queue:read", "display"},
 		{"ticket creation is kiosk", "POST", "/api/v1/queues/q1/tickets", "kiosk-dev", "queue:read queue:write", "kiosk"},
 		{"pattern stays in its segment", "POST", "/api/v1/queues/q1/x/tickets", "kiosk-dev", "queue:write", "display"},
 		{"a read is display", "GET", "/api/v1/queues/q1/live", "display-dev", "queue:read", "display"},
 		{"no caller, no class: the lowest", "DELETE", "/api/v1/queues/q1", "", "", "display"},
+		{"user pattern stays in its segment", "DELETE", "/api/v1/queues/q1", "staff-a/b", "", "display"},
+		{"user pattern needs its prefix", "DELETE", "/api/v1/queues/q1", "kiosk-staff-1", "", "display"},
 		{"scope must be whole", "GET", "/", "x", "queue:caller", "display"},
 	}
+	match := compileClasses(queueClasses)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := newRequest(tt.method, tt.path, tt.user, tt.scopes)
-			if got := queueClasses[classify(queueClasses, r)].Name; got != tt.want {
-				t.Errorf("classify(%s %s, user %q, scopes %q) = %s, want %s", tt.method, tt.path, tt.user, tt.scopes, got, tt.want)
+		for how, newReq := range map[string]func(string, string, string, string) *http.Request{
+			"careq_auth": newRequest,
+			"replacer":   newReplacerRequest,
+		} {
+			t.Run(tt.name+"/"+how, func(t *testing.T) {
+				r := newReq(tt.method, tt.path, tt.user, tt.scopes)
+				if got := queueClasses[classify(match, r)].Name; got != tt.want {
+					t.Errorf("classify(%s %s, user %q, scopes %q) = %s, want %s", tt.method, tt.path, tt.user, tt.scopes, got, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// TestAnonymousCaller: a request an optional careq_auth let through
+// without credentials meets no scope or user condition, and its class is
+// chosen without asking the replacer.
+func TestAnonymousCaller(t *testing.T) {
+	r := newReplacerRequest("DELETE", "/api/v1/queues/q1", "staff-dev", "queue:call")
+	caddyhttp.SetVar(r.Context(), caller.IdentityVar, caller.Anonymous)
+	if got := queueClasses[classify(compileClasses(queueClasses), r)].Name; got != "display" {
+		t.Errorf("classify(anonymous DELETE) = %s, want display", got)
+	}
+}
+
+// TestGlob: a compiled pattern matches exactly what path.Match does.
+func TestGlob(t *testing.T) {
+	patterns := []string{"staff-*", "/api/v1/queues/*/tickets", "/exact", "*", "*-dev", "a*b*c", "k?osk", "[ab]x", `\*x`, ""}
+	inputs := []string{"", "staff-", "staff-1", "staff-1/2", "xstaff-1", "/api/v1/queues/q1/tickets", "/api/v1/queues//tickets",
+		"/api/v1/queues/q/1/tickets", "/api/v1/queues/q1/tickets/", "/exact", "/exact/", "kiosk-dev", "-dev", "abc", "aXbYc", "a/b/c",
+		"kiosk", "ax", "cx", "*x", "/", "a"}
+	for _, p := range patterns {
+		g := compileGlobs([]string{p})[0]
+		for _, s := range inputs {
+			want, _ := path.Match(p, s)
+			if got := g.match(s); got != want {
+				t.Errorf("glob(%q).match(%q) = %v, path.Match = %v", p, s, got, want)
 			}
-		})
+		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"math/big"
 	"strings"
 	"time"
+
+	"github.com/careq/gateway/internal/caller"
 )
 
 // now is the clock; tests replace it.
@@ -79,6 +81,12 @@ const (
 	userPlaceholderPrefix = "http.auth.user."
 	scopesPlaceholder     = userPlaceholderPrefix + "scopes"
 )
+
+// UserID is the caller's id, as {http.auth.user.id} (caller.Identity).
+func (id *identity) UserID() string { return id.user }
+
+// HasScope reports whether the identity holds scope (caller.Identity).
+func (id *identity) HasScope(scope string) bool { return id.has(scope) }
 
 // has reports whether the identity holds scope.
 func (id *identity) has(scope string) bool {
@@ -226,3 +234,6 @@ func verifySignature(key *verKey, info algInfo, input string, sig []byte) bool {
 	}
 	return false
 }
+
+// Interface guards
+var _ caller.Identity = (*identity)(nil)
