@@ -94,7 +94,9 @@ func IsTunnel(r *http.Request) bool {
 	if r.ProtoMajor >= 2 {
 		return r.Method == http.MethodConnect
 	}
-	if r.Header.Get("Upgrade") == "" {
+	// Indexed directly: the key is canonical, so this is Header.Get
+	// without canonicalising the key on every request.
+	if up := r.Header["Upgrade"]; len(up) == 0 || up[0] == "" {
 		return false
 	}
 	for _, v := range r.Header["Connection"] {

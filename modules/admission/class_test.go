@@ -133,3 +133,19 @@ func TestGlob(t *testing.T) {
 		}
 	}
 }
+
+// TestMethods: a method that is not standard, or not spelt in capitals,
+// is compared by name, exactly.
+func TestMethods(t *testing.T) {
+	classes := []Class{
+		{Name: "dav", When: []Condition{{Method: []string{"PROPFIND", "GET"}}}},
+		{Name: "lower", When: []Condition{{Method: []string{"post"}}}},
+		{Name: "rest"},
+	}
+	match := compileClasses(classes)
+	for method, want := range map[string]string{"PROPFIND": "dav", "GET": "dav", "post": "lower", "POST": "rest", "MKCOL": "rest", "get": "rest"} {
+		if got := classes[classify(match, newRequest(method, "/", "", ""))].Name; got != want {
+			t.Errorf("classify(%s) = %s, want %s", method, got, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/careq/gateway/internal/caller"
+	"github.com/careq/gateway/internal/stdmethod"
 )
 
 // classMatcher is a Class compiled at Provision: its conditions as typed
@@ -21,7 +22,8 @@ type classMatcher struct {
 // rule is a Condition compiled: every non-empty field must hold, and
 // within a field any value will do.
 type rule struct {
-	methods []string
+	methods uint16   // bits of the standard methods (stdmethod.Index); 0 with others nil: any method
+	others  []string // the methods that are not standard, compared by name
 	paths   []glob
 	users   []glob
 	scopes  []string
@@ -34,12 +36,19 @@ func compileClasses(classes []Class) []classMatcher {
 	for i, c := range classes {
 		out[i].all = len(c.When) == 0
 		for _, w := range c.When {
-			out[i].rules = append(out[i].rules, rule{
-				methods: w.Method,
-				paths:   compileGlobs(w.Path),
-				users:   compileGlobs(w.User),
-				scopes:  w.Scope,
-			})
+			ru := rule{
+				paths:  compileGlobs(w.Path),
+				users:  compileGlobs(w.User),
+				scopes: w.Scope,
+			}
+			for _, m := range w.Method {
+				if k := stdmethod.Index(m); k < stdmethod.Count {
+					ru.methods |= 1 << k
+				} else {
+					ru.others = append(ru.others, m)
+				}
+			}
+			out[i].rules = append(out[i].rules, ru)
 		}
 	}
 	return out
@@ -48,7 +57,7 @@ func compileClasses(classes []Class) []classMatcher {
 // classify returns the index of the first class whose conditions r meets,
 // else the last (lowest) class.
 func classify(classes []classMatcher, r *http.Request) int {
-	f := requestFacts{r: r}
+	f := requestFacts{r: r, method: 1 << stdmethod.Index(r.Method)}
 	for i := range classes {
 		cl := &classes[i]
 		if cl.all {
@@ -66,7 +75,8 @@ func classify(classes []classMatcher, r *http.Request) int {
 // matches reports whether the request meets every set field of the rule;
 // the cheap checks go first, and the caller is looked up only if needed.
 func (ru *rule) matches(f *requestFacts) bool {
-	if len(ru.methods) > 0 && !anyEqual(ru.methods, f.r.Method) {
+	if (ru.methods != 0 || ru.others != nil) && ru.methods&f.method == 0 &&
+		(f.method != 1<<stdmethod.Count || !anyEqual(ru.others, f.r.Method)) {
 		return false
 	}
 	if len(ru.paths) > 0 && !anyGlob(ru.paths, f.r.URL.Path) {
@@ -85,6 +95,7 @@ func (ru *rule) matches(f *requestFacts) bool {
 // looked up once and only if a condition needs it.
 type requestFacts struct {
 	r      *http.Request
+	method uint16 // the bit of r.Method (stdmethod.Index), 1<<stdmethod.Count if not standard
 	looked bool
 	id     caller.Identity // as careq_auth left it; nil if no careq_auth judged r
 	repl   *caddy.Replacer // used only when id is nil
