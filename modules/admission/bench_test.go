@@ -55,6 +55,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 			w := httptest.NewRecorder()
 			b.ReportAllocs()
 			b.ResetTimer()
+			defer cpuPerOp(b)()
 			for b.Loop() {
 				if err := h.ServeHTTP(w, tc.r, nop{}); err != nil {
 					b.Fatal(err)
@@ -100,6 +101,7 @@ func provision(tb testing.TB, h *Handler) {
 func BenchmarkDecision(b *testing.B) {
 	z := newZone([]int{30, 20, 0}, 64, nil)
 	b.ReportAllocs()
+	defer cpuPerOp(b)()
 	for b.Loop() {
 		if !z.acquire(2) {
 			b.Fatal("refused")
