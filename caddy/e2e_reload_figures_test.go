@@ -30,12 +30,12 @@ import (
 // proxy runs alone on CPU 0 and the clients and the backend on CPU 1 when
 // taskset is there (CAREQ_RELOAD_PIN=0 shares both cores as before).
 // Before the rounds, the CPU time one reload costs the gateway is
-// measured on an idle gateway (its utime+stime over 20 reloads).
+// measured on an idle gateway (its utime+stime over 50 reloads).
 func TestReloadFigures(t *testing.T) {
 	if os.Getenv("CAREQ_RELOAD_FIGURES") == "" {
 		t.Skip("set CAREQ_RELOAD_FIGURES=1 to measure (about 5 minutes)")
 	}
-	const clients, phase, perPhase, idleReloads = 32, 4 * time.Second, 10, 20
+	const clients, phase, perPhase, idleReloads = 32, 4 * time.Second, 10, 50
 	rounds := 5
 	if n, err := strconv.Atoi(os.Getenv("CAREQ_RELOAD_ROUNDS")); err == nil && n > 0 {
 		rounds = n
