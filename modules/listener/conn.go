@@ -2,7 +2,6 @@ package listener
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -87,9 +86,12 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.keep(p[:n])
 	}
 	if err != nil {
-		var ne net.Error
+		// A type assertion, not errors.As: a TCP read's timeout is a
+		// *net.OpError itself, and errors.As's reflection grows the stack
+		// of Go's background-read goroutine on every request.
+		ne, ok := err.(net.Error)
 		switch {
-		case !errors.As(err, &ne) || !ne.Timeout():
+		case !ok || !ne.Timeout():
 			c.readErr = true
 		case !c.gone.Load():
 			c.timeout = true

@@ -397,3 +397,52 @@ func TestSetLingerResets(t *testing.T) {
 		t.Fatalf("client read after SetLinger(0) and Close: %v, want a reset", err)
 	}
 }
+
+// TestNewGenerationWakesTheSteadyStateAccept: a generation that has been
+// accepting for a while waits in the kernel's accept without a lock (the
+// fast path); a new generation opening must still take it out, so the
+// next connection goes to the new one, and closing the old one ends its
+// Accept.
+func TestNewGenerationWakesTheSteadyStateAccept(t *testing.T) {
+	old, port := openGen(t, 0)
+	oldGot := make(chan net.Conn, 16)
+	oldErr := make(chan error, 1)
+	go func() {
+		for {
+			c, err := old.Accept()
+			if err != nil {
+				oldErr <- err
+				return
+			}
+			oldGot <- c
+		}
+	}()
+	for i := range 5 { // the steady state: each Accept after the first is the fast path
+		dial(t, port)
+		select {
+		case c := <-oldGot:
+			c.Close()
+		case <-time.After(2 * time.Second):
+			t.Fatalf("connection %d: the only generation accepted nothing", i+1)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // old is back in the kernel's accept
+	next, _ := openGen(t, port)
+	defer next.Close()
+	dial(t, port)
+	acceptWithin(t, next, 2*time.Second)
+	select {
+	case <-oldGot:
+		t.Fatal("the old generation accepted a connection after a new one opened")
+	case <-time.After(100 * time.Millisecond):
+	}
+	old.Close()
+	select {
+	case err := <-oldErr:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("old Accept after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the old generation's Accept did not return after Close")
+	}
+}

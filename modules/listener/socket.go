@@ -1,7 +1,6 @@
 package listener
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -30,6 +29,16 @@ type socket struct {
 	// connections from the kernel, so an old config being replaced gets
 	// none it would have to drop or hand over.
 	gens []*generation
+	// cur is the generation that takes connections from the kernel: the
+	// newest open one, nil while paused. Written under mu, read without it
+	// by Accept's fast path.
+	cur atomic.Pointer[generation]
+	// woken is set, under mu, before a deadline in the past is set on ln
+	// to wake the goroutine in ln.Accept; the holder of turn clears it,
+	// under mu, with the deadline. While it is clear, Accept goes straight
+	// to ln.Accept: a change after that check sets a deadline in the past
+	// that the Accept obeys, since only the holder of turn clears it.
+	woken atomic.Bool
 	// changed is closed (and replaced) when gens or paused change.
 	changed chan struct{}
 	// handoff holds connections that a closing generation gave back before
@@ -129,8 +138,14 @@ func (s *socket) release(last http.Handler) {
 // look again at handoffs, pauses and its generation's state.
 func (s *socket) wake() {
 	s.mu.Lock()
-	_ = s.ln.SetDeadline(time.Unix(1, 0))
+	s.wakeLocked()
 	s.mu.Unlock()
+}
+
+// wakeLocked sets a deadline in the past on ln. Must be called with mu held.
+func (s *socket) wakeLocked() {
+	s.woken.Store(true)
+	_ = s.ln.SetDeadline(time.Unix(1, 0))
 }
 
 // pause stops accepting: connections stay queued in the kernel.
@@ -159,23 +174,29 @@ func (s *socket) remove(g *generation) {
 			break
 		}
 	}
-	close(g.done)
 	s.changedLocked()
+	close(g.done)
 	s.mu.Unlock()
 }
 
-// changedLocked tells waiting generations to look again, and wakes the one
-// in ln.Accept. Must be called with mu held.
+// changedLocked elects the generation that accepts, tells waiting
+// generations to look again, and wakes the one in ln.Accept. Must be called
+// with mu held.
 func (s *socket) changedLocked() {
+	var cur *generation
+	if n := len(s.gens); n > 0 && !s.paused.Load() && !s.gens[n-1].closed() {
+		cur = s.gens[n-1]
+	}
+	s.cur.Store(cur)
 	close(s.changed)
 	s.changed = make(chan struct{})
-	_ = s.ln.SetDeadline(time.Unix(1, 0))
+	s.wakeLocked()
 }
 
-// acceptingLocked reports whether g is the generation that takes connections
-// from the kernel. Must be called with mu held.
-func (s *socket) acceptingLocked(g *generation) bool {
-	return !s.paused.Load() && len(s.gens) > 0 && s.gens[len(s.gens)-1] == g && !g.closed()
+// accepting reports whether g is the generation that takes connections
+// from the kernel.
+func (s *socket) accepting(g *generation) bool {
+	return s.cur.Load() == g
 }
 
 // give queues c for the live generation. It reports false when there is no
@@ -206,6 +227,23 @@ func (s *socket) give(c net.Conn) bool {
 // first, else one from the kernel. It returns net.ErrClosed once g closes.
 func (s *socket) acceptOne(g *generation) (net.Conn, error) {
 	for {
+		// Fast path, the steady state: g accepts, nothing is handed back
+		// and nothing woke ln since the last slow path. No lock: a change
+		// after these checks sets a deadline in the past (woken) that the
+		// Accept below obeys, and only this holder of turn clears it.
+		select {
+		case s.turn <- struct{}{}:
+			if len(s.handoff) == 0 && !s.woken.Load() && s.accepting(g) {
+				c, err := s.ln.Accept()
+				<-s.turn
+				if c, err, again := s.accepted(c, err); !again {
+					return c, err
+				}
+				continue
+			}
+			<-s.turn
+		default:
+		}
 		select {
 		case c := <-s.handoff:
 			return c, nil
@@ -215,7 +253,7 @@ func (s *socket) acceptOne(g *generation) (net.Conn, error) {
 		}
 		s.mu.Lock()
 		var turn chan struct{}
-		if s.acceptingLocked(g) {
+		if s.accepting(g) {
 			turn = s.turn
 		}
 		changed := s.changed
@@ -232,27 +270,35 @@ func (s *socket) acceptOne(g *generation) (net.Conn, error) {
 		// Checked and cleared under mu: a change after this point sets a
 		// deadline in the past, which the Accept below obeys.
 		s.mu.Lock()
-		if !s.acceptingLocked(g) || len(s.handoff) > 0 {
+		if !s.accepting(g) || len(s.handoff) > 0 {
 			s.mu.Unlock()
 			<-s.turn
 			continue
 		}
+		s.woken.Store(false)
 		_ = s.ln.SetDeadline(time.Time{})
 		s.mu.Unlock()
 		c, err := s.ln.Accept()
 		<-s.turn
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue // woken on purpose
-			}
-			select {
-			case <-s.done:
-				return nil, net.ErrClosed
-			default:
-			}
-			return nil, err // temporary (EMFILE, …): http.Server backs off
+		if c, err, again := s.accepted(c, err); !again {
+			return c, err
 		}
-		return c, nil
 	}
+}
+
+// accepted sorts out what ln.Accept returned: again is set when it was
+// woken on purpose and the caller must look again.
+func (s *socket) accepted(c net.Conn, err error) (_ net.Conn, _ error, again bool) {
+	if err == nil {
+		return c, nil, false
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return nil, nil, true // woken on purpose
+	}
+	select {
+	case <-s.done:
+		return nil, net.ErrClosed, false
+	default:
+	}
+	return nil, err, false // temporary (EMFILE, …): http.Server backs off
 }
