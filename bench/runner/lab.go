@@ -100,9 +100,14 @@ func (l *lab) gateway(bin, name, config, backendA, backendB string, extra []stri
 // gatewayAt is gateway with a given admin address and environment.
 func (l *lab) gatewayAt(bin, name, config, admin string, extra []string) (string, error) {
 	addr := l.addr()
+	_, port, _ := net.SplitHostPort(addr)
 	env := append([]string{
 		"GOMAXPROCS=1",
 		"BENCH_GATEWAY=" + addr,
+		// bare.Caddyfile and full.Caddyfile: a site without a host name
+		// (bound to loopback), whose routes Caddy runs without a host
+		// matcher and subroute; TLS runs name it (tlsEnv).
+		"BENCH_SITE=http://:" + port,
 		"BENCH_ADMIN=" + admin,
 		"XDG_CONFIG_HOME=" + l.out,
 		"XDG_DATA_HOME=" + l.out,
