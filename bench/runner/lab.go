@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,6 +69,29 @@ func (l *lab) start(name string, env []string, cpu string, prog string, args ...
 	l.procs = append(l.procs, cmd)
 	return nil
 }
+
+// lastPID is the process id of the program started last.
+func (l *lab) lastPID() int { return l.procs[len(l.procs)-1].Process.Pid }
+
+// cpuTime returns the CPU time (user and system, all threads) pid has
+// used, from /proc/<pid>/stat, or 0 if it cannot be read.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; count from its end.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, 100 on Linux.
+const clockTicks = 100
 
 func (l *lab) stopAll() {
 	for _, c := range l.procs {
