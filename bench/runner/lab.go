@@ -25,6 +25,9 @@ const (
 type lab struct {
 	root, out string
 	procs     []*exec.Cmd
+	// tls makes bare.Caddyfile and full.Caddyfile sites HTTPS on
+	// localhost with `tls internal` (HTTP/2 and HTTP/1.1).
+	tls bool
 }
 
 func (l *lab) goBuild(out, pkg string) error {
@@ -125,17 +128,22 @@ func (l *lab) gateway(bin, name, config, backendA, backendB string, extra []stri
 func (l *lab) gatewayAt(bin, name, config, admin string, extra []string) (string, error) {
 	addr := l.addr()
 	_, port, _ := net.SplitHostPort(addr)
-	env := append([]string{
+	env := []string{
 		"GOMAXPROCS=1",
 		"BENCH_GATEWAY=" + addr,
 		// bare.Caddyfile and full.Caddyfile: a site without a host name
 		// (bound to loopback), whose routes Caddy runs without a host
-		// matcher and subroute; TLS runs name it (tlsEnv).
+		// matcher and subroute; over HTTPS it is localhost.
 		"BENCH_SITE=http://:" + port,
 		"BENCH_ADMIN=" + admin,
 		"XDG_CONFIG_HOME=" + l.out,
 		"XDG_DATA_HOME=" + l.out,
-	}, extra...)
+	}
+	if l.tls {
+		env = append(env, "BENCH_SITE=https://localhost:"+port, "BENCH_TLS=tls internal",
+			"BENCH_AUTO_HTTPS=disable_redirects")
+	}
+	env = append(env, extra...)
 	cfg := filepath.Join(l.root, "bench", "configs", config)
 	if err := l.start("gateway "+name, env, gatewayCPU, bin, "run", "--config", cfg, "--adapter", "caddyfile"); err != nil {
 		return "", err

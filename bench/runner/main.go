@@ -25,7 +25,19 @@ func main() {
 	memory := flag.Int("memory", 0, "instead of the throughput run, measure the resident size with this many distinct keys and tokens")
 	overload := flag.Bool("overload", false, "instead of the throughput run, the overload experiment of careq_admission (about 2 minutes)")
 	openloop := flag.Bool("openloop", false, "instead of the throughput run, bare and the full chain at fixed rates with vegeta (about 4 minutes)")
+	tlsFlag := flag.Bool("tls", false, "instead of the throughput run, bare and the full chain over HTTPS (tls internal): HTTPS/1.1, HTTP/2 and new connections (about 2 minutes)")
 	flag.Parse()
+	if *tlsFlag {
+		plan := tlsPlan{rounds: 3, duration: 5 * time.Second}
+		if *smoke {
+			plan = tlsPlan{rounds: 1, duration: time.Second}
+		}
+		if err := tlsRun(plan); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *openloop {
 		plan := openPlan{rounds: 3, duration: 10 * time.Second, capacity: 5 * time.Second}
 		if *smoke {
