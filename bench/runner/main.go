@@ -26,7 +26,19 @@ func main() {
 	overload := flag.Bool("overload", false, "instead of the throughput run, the overload experiment of careq_admission (about 2 minutes)")
 	openloop := flag.Bool("openloop", false, "instead of the throughput run, bare and the full chain at fixed rates with vegeta (about 4 minutes)")
 	tlsFlag := flag.Bool("tls", false, "instead of the throughput run, bare and the full chain over HTTPS (tls internal): HTTPS/1.1, HTTP/2 and new connections (about 2 minutes)")
+	displays := flag.Int("displays", 0, "instead of the throughput run, this many WebSocket live displays through the full chain (10000: about 2 minutes)")
 	flag.Parse()
+	if *displays > 0 {
+		plan := displayPlan{n: *displays, idle: 10 * time.Second}
+		if *smoke {
+			plan = displayPlan{n: min(*displays, 200), idle: time.Second}
+		}
+		if err := displaysRun(plan); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *tlsFlag {
 		plan := tlsPlan{rounds: 3, duration: 5 * time.Second}
 		if *smoke {
