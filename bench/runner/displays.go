@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,6 +92,11 @@ func displaysRun(plan displayPlan) error {
 		"run", "--config", replicaCfg, "--adapter", "caddyfile"); err != nil {
 		return err
 	}
+	for _, a := range addrs {
+		if err := waitListen(a); err != nil {
+			return fmt.Errorf("replicas: %w; see bench/out/replicas.log", err)
+		}
+	}
 	admin := l.addr()
 	addr, err := l.gatewayAt(gw, "displays", "full.Caddyfile", admin, []string{
 		"BENCH_BACKEND_A=" + strings.Join(addrs, " "), "BENCH_BACKEND_B=",
@@ -97,6 +104,9 @@ func displaysRun(plan displayPlan) error {
 		// The displays are one caller (one token): its tunnel cap is
 		// raised from the default Caddyfile's 8 to hold them all.
 		"BENCH_CAPS_TUNNELS=" + strconv.Itoa(2*plan.n),
+		// As the default Caddyfile: the careq network's sockets, which
+		// keep live feeds open across reloads and restarts.
+		"BENCH_BIND=careq/127.0.0.1",
 	})
 	if err != nil {
 		return err
@@ -107,7 +117,7 @@ func displaysRun(plan displayPlan) error {
 	if err != nil {
 		return err
 	}
-	rssBefore, heapBefore := memOf(pid, admin)
+	rssBefore, heapBefore, stacksBefore := memStacks(pid, admin)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -159,7 +169,9 @@ func displaysRun(plan displayPlan) error {
 		return fmt.Errorf("%d of %d displays opened; the first failure: %v", opened, plan.n, openErr.Load())
 	}
 	time.Sleep(2 * time.Second)
-	rssAfter, heapAfter := memOf(pid, admin)
+	rssAfter, heapAfter, stacksAfter := memStacks(pid, admin)
+	saveProfile(admin, "heap", filepath.Join(l.out, "displays-heap.pprof"))
+	saveProfile(admin, "goroutine", filepath.Join(l.out, "displays-goroutine.pprof"))
 
 	cpu0 := cpuTime(pid)
 	time.Sleep(plan.idle)
@@ -193,7 +205,10 @@ func displaysRun(plan displayPlan) error {
 	fmt.Printf("| displays opened (101 + snapshot) | %d in %v |\n", opened, openTime.Round(10*time.Millisecond))
 	fmt.Printf("| gateway RSS before / with the displays | %.1f / %.1f MiB |\n", mib(rssBefore), mib(rssAfter))
 	fmt.Printf("| gateway Go heap in use before / with the displays | %.1f / %.1f MiB |\n", mib(heapBefore), mib(heapAfter))
-	fmt.Printf("| **memory per tunnel** (RSS / heap) | **%.1f / %.1f KiB** (bar: <= 32 KiB) |\n", float64(rssAfter-rssBefore)/1024/float64(plan.n), float64(heapAfter-heapBefore)/1024/float64(plan.n))
+	per := func(a, b int64) float64 { return float64(a-b) / 1024 / float64(plan.n) }
+	fmt.Printf("| gateway goroutine stacks before / with the displays | %.1f / %.1f MiB |\n", mib(stacksBefore), mib(stacksAfter))
+	fmt.Printf("| **memory per tunnel**: RSS / Go heap / goroutine stacks | **%.1f / %.1f / %.1f KiB** (bar: <= 32 KiB) |\n",
+		per(rssAfter, rssBefore), per(heapAfter, heapBefore), per(stacksAfter, stacksBefore))
 	fmt.Printf("| gateway CPU while the feeds are idle (%v) | %.2f%% of a core |\n", plan.idle, 100*idleCPU)
 	fmt.Printf("| a ticket in every queue reaches every display: p50 / p99 / max | %s / %s / %s ms (%d of %d) |\n", ms(ev1.p50), ms(ev1.p99), ms(ev1.max), ev1.got, plan.n)
 	fmt.Printf("| still open 2 s after a config reload | %d of %d |\n", stillOpen, plan.n)
@@ -324,9 +339,21 @@ func pickQueues(base, token string, q, replicas int) ([]string, error) {
 // memOf returns pid's resident size and the Go heap in use after a
 // collection (the admin API's heap profile collects first).
 func memOf(pid int, admin string) (rss, heap int64) {
-	if resp, err := http.Get("http://" + admin + "/debug/pprof/heap?gc=1"); err == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+	rss, heap, _ = memStacks(pid, admin)
+	return rss, heap
+}
+
+var stackLine = regexp.MustCompile(`(?m)^go_memstats_stack_inuse_bytes ([0-9.e+]+)$`)
+
+// memStacks is memOf with the goroutine stacks in use.
+func memStacks(pid int, admin string) (rss, heap, stacks int64) {
+	// Three collections: the runtime shrinks an idle goroutine's stack by
+	// at most half per collection, as a gateway running for a while has.
+	for range 3 {
+		if resp, err := http.Get("http://" + admin + "/debug/pprof/heap?gc=1"); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
 	}
 	if resp, err := http.Get("http://" + admin + "/metrics"); err == nil {
 		b, _ := io.ReadAll(resp.Body)
@@ -335,8 +362,37 @@ func memOf(pid int, admin string) (rss, heap int64) {
 			f, _ := strconv.ParseFloat(string(m[1]), 64)
 			heap = int64(f)
 		}
+		if m := stackLine.FindSubmatch(b); m != nil {
+			f, _ := strconv.ParseFloat(string(m[1]), 64)
+			stacks = int64(f)
+		}
 	}
-	return vmRSS(pid), heap
+	return vmRSS(pid), heap, stacks
+}
+
+// saveProfile keeps a profile of the gateway with the displays open, for
+// `go tool pprof bench/out/careq-gateway bench/out/displays-heap.pprof`.
+func saveProfile(admin, name, file string) {
+	resp, err := http.Get("http://" + admin + "/debug/pprof/" + name)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	_ = os.WriteFile(file, b, 0o644)
+}
+
+// waitListen waits until something listens on addr.
+func waitListen(addr string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s", addr)
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -31,7 +31,7 @@ func main() {
 	if *displays > 0 {
 		plan := displayPlan{n: *displays, idle: 10 * time.Second}
 		if *smoke {
-			plan = displayPlan{n: min(*displays, 200), idle: time.Second}
+			plan = displayPlan{n: min(*displays, 500), idle: time.Second}
 		}
 		if err := displaysRun(plan); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
