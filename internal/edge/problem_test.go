@@ -256,3 +256,21 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) WriteHeader(int)             {}
 func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestAppendValue: extension members are written directly for the common
+// types and through encoding/json otherwise, the same JSON either way.
+func TestAppendValue(t *testing.T) {
+	type other struct {
+		A int `json:"a"`
+	}
+	for _, v := range []any{"a \"b\" <c>", []string{"x", "y"}, []string(nil), []string{}, true, false, 42, int64(-7), 1.5, other{3}, map[string]int{"k": 1}} {
+		got, ok := appendValue(nil, v)
+		want, _ := json.Marshal(v)
+		if !ok || string(got) != string(want) {
+			t.Errorf("appendValue(%#v) = %s, %v; want %s", v, got, ok, want)
+		}
+	}
+	if got, ok := appendValue([]byte("x"), func() {}); ok || string(got) != "x" {
+		t.Errorf("appendValue(func) = %q, %v; want it refused, the buffer unchanged", got, ok)
+	}
+}
