@@ -45,8 +45,9 @@ func Resolve(r *http.Request, err error) *Error {
 	if errors.As(err, &pe) {
 		return pe
 	}
-	e := Classify(err)
-	if a, ok := caddyhttp.GetVar(r.Context(), annotationKey).(*Error); ok && a != nil && a.Status == e.Status {
+	// The annotation first: Classify reads the error's text, which for
+	// Caddy's HandlerError is formatted on every call (issue #17).
+	if a := Annotated(r, err); a != nil {
 		if a.Err == nil {
 			c := *a
 			c.Err = err
@@ -54,5 +55,5 @@ func Resolve(r *http.Request, err error) *Error {
 		}
 		return a
 	}
-	return e
+	return Classify(err)
 }
