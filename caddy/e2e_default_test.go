@@ -142,3 +142,62 @@ func TestDefaultCaddyfileStatusPage(t *testing.T) {
 		t.Fatalf("status JSON: %d %.300s", resp.StatusCode, body)
 	}
 }
+
+// TestDefaultCaddyfileLiveFeedLargeSnapshot: the default Caddyfile copies
+// a tunnel through 1 KiB buffers (stream_buffer_size, issue #17); a live
+// feed's snapshot many times that size still arrives whole, and the events
+// after it.
+func TestDefaultCaddyfileLiveFeedLargeSnapshot(t *testing.T) {
+	cfg, gw := defaultConfig(t)
+	if !strings.Contains(cfg, "stream_buffer_size 1KiB") {
+		t.Fatal("the default Caddyfile no longer sets stream_buffer_size 1KiB; update this test with it")
+	}
+	startGateway(t, cfg, gw)
+	base := "http://" + gw + "/api/v1/queues/radiology"
+	const tickets = 36
+	name := strings.Repeat("n", 90)
+	for i := range tickets {
+		// Three kiosks, so that no caller goes over the rate limit.
+		writer := authDevToken(t, fmt.Sprintf("kiosk-%d", i%3), "queue:read queue:write")
+		req, _ := http.NewRequest(http.MethodPost, base+"/tickets", strings.NewReader(fmt.Sprintf(`{"patient":"%s-%d"}`, name, i)))
+		req.Header.Set("Authorization", "Bearer "+writer)
+		req.Header.Set("Content-Type", "application/json")
+		if resp, body := do(t, req); resp.StatusCode != 201 {
+			t.Fatalf("ticket %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reader := authDevToken(t, "display-9", "queue:read")
+	ws, _, err := websocket.Dial(ctx, "ws://"+gw+"/api/v1/queues/radiology/live?access_token="+reader, nil)
+	if err != nil {
+		t.Fatalf("the display could not follow the queue: %v", err)
+	}
+	defer ws.CloseNow()
+	_, msg, err := ws.Read(ctx)
+	if err != nil {
+		t.Fatalf("reading the snapshot: %v", err)
+	}
+	var snap struct {
+		Type    string           `json:"type"`
+		Count   int              `json:"waiting_count"`
+		Waiting []map[string]any `json:"waiting"`
+	}
+	if err := json.Unmarshal(msg, &snap); err != nil || snap.Type != "snapshot" || snap.Count != tickets || len(snap.Waiting) != tickets {
+		t.Fatalf("snapshot of %d bytes: %v, type %q, %d waiting (%d listed); want %d", len(msg), err, snap.Type, snap.Count, len(snap.Waiting), tickets)
+	}
+	if len(msg) < 4<<10 {
+		t.Fatalf("the snapshot is %d bytes: too small to cross several 1 KiB copy buffers", len(msg))
+	}
+	writer := authDevToken(t, "kiosk-9", "queue:read queue:write")
+	req, _ := http.NewRequest(http.MethodPost, base+"/tickets", strings.NewReader(`{"patient":"last"}`))
+	req.Header.Set("Authorization", "Bearer "+writer)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, body := do(t, req); resp.StatusCode != 201 {
+		t.Fatalf("last ticket: %d %s", resp.StatusCode, body)
+	}
+	_, msg, err = ws.Read(ctx)
+	if err != nil || !strings.Contains(string(msg), `"type":"created"`) {
+		t.Fatalf("after the snapshot: %v %s, want the created ticket", err, msg)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,9 @@ const (
 type lab struct {
 	root, out string
 	procs     []*exec.Cmd
+	// tls makes bare.Caddyfile and full.Caddyfile sites HTTPS on
+	// localhost with `tls internal` (HTTP/2 and HTTP/1.1).
+	tls bool
 }
 
 func (l *lab) goBuild(out, pkg string) error {
@@ -69,6 +73,29 @@ func (l *lab) start(name string, env []string, cpu string, prog string, args ...
 	return nil
 }
 
+// lastPID is the process id of the program started last.
+func (l *lab) lastPID() int { return l.procs[len(l.procs)-1].Process.Pid }
+
+// cpuTime returns the CPU time (user and system, all threads) pid has
+// used, from /proc/<pid>/stat, or 0 if it cannot be read.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; count from its end.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, 100 on Linux.
+const clockTicks = 100
+
 func (l *lab) stopAll() {
 	for _, c := range l.procs {
 		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
@@ -100,13 +127,23 @@ func (l *lab) gateway(bin, name, config, backendA, backendB string, extra []stri
 // gatewayAt is gateway with a given admin address and environment.
 func (l *lab) gatewayAt(bin, name, config, admin string, extra []string) (string, error) {
 	addr := l.addr()
-	env := append([]string{
+	_, port, _ := net.SplitHostPort(addr)
+	env := []string{
 		"GOMAXPROCS=1",
 		"BENCH_GATEWAY=" + addr,
+		// bare.Caddyfile and full.Caddyfile: a site without a host name
+		// (bound to loopback), whose routes Caddy runs without a host
+		// matcher and subroute; over HTTPS it is localhost.
+		"BENCH_SITE=http://:" + port,
 		"BENCH_ADMIN=" + admin,
 		"XDG_CONFIG_HOME=" + l.out,
 		"XDG_DATA_HOME=" + l.out,
-	}, extra...)
+	}
+	if l.tls {
+		env = append(env, "BENCH_SITE=https://localhost:"+port, "BENCH_TLS=tls internal",
+			"BENCH_AUTO_HTTPS=disable_redirects")
+	}
+	env = append(env, extra...)
 	cfg := filepath.Join(l.root, "bench", "configs", config)
 	if err := l.start("gateway "+name, env, gatewayCPU, bin, "run", "--config", cfg, "--adapter", "caddyfile"); err != nil {
 		return "", err

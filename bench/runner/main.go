@@ -24,7 +24,43 @@ func main() {
 	smoke := flag.Bool("smoke", false, "one short round of everything, to prove the script works (numbers mean nothing)")
 	memory := flag.Int("memory", 0, "instead of the throughput run, measure the resident size with this many distinct keys and tokens")
 	overload := flag.Bool("overload", false, "instead of the throughput run, the overload experiment of careq_admission (about 2 minutes)")
+	openloop := flag.Bool("openloop", false, "instead of the throughput run, bare and the full chain at fixed rates with vegeta (about 4 minutes)")
+	tlsFlag := flag.Bool("tls", false, "instead of the throughput run, bare and the full chain over HTTPS (tls internal): HTTPS/1.1, HTTP/2 and new connections (about 2 minutes)")
+	displays := flag.Int("displays", 0, "instead of the throughput run, this many WebSocket live displays through the full chain (10000: about 2 minutes)")
 	flag.Parse()
+	if *displays > 0 {
+		plan := displayPlan{n: *displays, idle: 10 * time.Second}
+		if *smoke {
+			plan = displayPlan{n: min(*displays, 500), idle: time.Second}
+		}
+		if err := displaysRun(plan); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *tlsFlag {
+		plan := tlsPlan{rounds: 3, duration: 5 * time.Second}
+		if *smoke {
+			plan = tlsPlan{rounds: 1, duration: time.Second}
+		}
+		if err := tlsRun(plan); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *openloop {
+		plan := openPlan{rounds: 3, duration: 10 * time.Second, capacity: 5 * time.Second}
+		if *smoke {
+			plan = openPlan{rounds: 1, duration: time.Second, capacity: time.Second}
+		}
+		if err := openloopRun(plan); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *overload {
 		plan := overloadPlan{baseline: 10 * time.Second, overload: 40 * time.Second}
 		if *smoke {
@@ -57,6 +93,9 @@ type scenario struct {
 	name    string
 	url     string
 	headers []string
+	// pid is the gateway's process (0 for the backend direct), whose CPU
+	// time per request is recorded beside the rates (issue #17).
+	pid int
 	// want is the status every answer must have (checked once before the
 	// measured runs); the run is void otherwise.
 	want    int
@@ -100,32 +139,36 @@ func run(rounds int, duration time.Duration, conns int) error {
 	if err != nil {
 		return err
 	}
+	barePID := l.lastPID()
 	full, err := l.gateway(gw, "full", "full.Caddyfile", backendA, backendB, nil)
 	if err != nil {
 		return err
 	}
+	fullPID := l.lastPID()
 	limited, err := l.gateway(gw, "limited", "full.Caddyfile", backendA, backendB,
 		[]string{"BENCH_RL_RATE=1/h", "BENCH_RL_BURST=1"})
 	if err != nil {
 		return err
 	}
+	limitedPID := l.lastPID()
 	dead := l.addr() // nothing listens here: the breaker trips and stays open
 	open, err := l.gateway(gw, "breaker-open", "full.Caddyfile", dead, dead, nil)
 	if err != nil {
 		return err
 	}
+	openPID := l.lastPID()
 
 	path := "/api/v1/queues/q1/tickets"
 	auth := []string{"Authorization: Bearer " + token}
 	proxied := []*scenario{
 		{name: "1 backend direct", url: "http://" + backendA + path, headers: auth, want: 200},
-		{name: "2 bare reverse_proxy", url: "http://" + bare + path, headers: auth, want: 200},
-		{name: "3 full CareQ chain", url: "http://" + full + path, headers: auth, want: 200},
+		{name: "2 bare reverse_proxy", url: "http://" + bare + path, headers: auth, want: 200, pid: barePID},
+		{name: "3 full CareQ chain", url: "http://" + full + path, headers: auth, want: 200, pid: fullPID},
 	}
 	refused := []*scenario{
-		{name: "401 no token", url: "http://" + full + path, want: 401},
-		{name: "429 over the limit", url: "http://" + limited + path, headers: auth, want: 429},
-		{name: "503 breaker open", url: "http://" + open + path, headers: auth, want: 503},
+		{name: "401 no token", url: "http://" + full + path, want: 401, pid: fullPID},
+		{name: "429 over the limit", url: "http://" + limited + path, headers: auth, want: 429, pid: limitedPID},
+		{name: "503 breaker open", url: "http://" + open + path, headers: auth, want: 503, pid: openPID},
 	}
 	// Bring each refusing gateway into its state: spend the one-token
 	// burst; trip the breaker (5 failures to a dead backend).
@@ -153,6 +196,7 @@ func run(rounds int, duration time.Duration, conns int) error {
 		}
 	}
 	report(os.Stdout, proxied, refused, rounds, duration, conns)
+	printRuns(os.Stdout, all)
 	return nil
 }
 
@@ -160,8 +204,12 @@ func run(rounds int, duration time.Duration, conns int) error {
 type result struct {
 	rps      float64
 	p50, p99 time.Duration
-	non2xx   int
-	total    int
+	// cpu is the gateway's CPU time (user and system) per answer, from
+	// /proc: unlike the rate, it does not depend on how much of its core
+	// the gateway got on a shared machine.
+	cpu    time.Duration
+	non2xx int
+	total  int
 }
 
 // median returns the median of xs (the lower middle for an even count).
@@ -171,13 +219,13 @@ func median[T float64 | time.Duration](xs []T) T {
 	return s[(len(s)-1)/2]
 }
 
-func (s *scenario) medians() (rps float64, p50, p99 time.Duration) {
+func (s *scenario) medians() (rps float64, p50, p99, cpu time.Duration) {
 	var r []float64
-	var a, b []time.Duration
+	var a, b, c []time.Duration
 	for _, x := range s.results {
-		r, a, b = append(r, x.rps), append(a, x.p50), append(b, x.p99)
+		r, a, b, c = append(r, x.rps), append(a, x.p50), append(b, x.p99), append(c, x.cpu)
 	}
-	return median(r), median(a), median(b)
+	return median(r), median(a), median(b), median(c)
 }
 
 func repoRoot() (string, error) {

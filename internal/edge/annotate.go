@@ -28,6 +28,16 @@ func SetAnnotatedHeaders(h http.Header, r *http.Request, err error) {
 	}
 }
 
+// Annotated returns the annotation that explains err (same status), or
+// nil. careq_request_id renders it in place, as it renders the refusals
+// modules return themselves, rather than through Caddy's error routes.
+func Annotated(r *http.Request, err error) *Error {
+	if a, ok := caddyhttp.GetVar(r.Context(), annotationKey).(*Error); ok && a != nil && a.Status == statusOf(err) {
+		return a
+	}
+	return nil
+}
+
 // Resolve returns the edge answer for err on request r: the *Error err
 // carries, else an annotation with the same status, else Classify(err).
 func Resolve(r *http.Request, err error) *Error {
@@ -35,8 +45,9 @@ func Resolve(r *http.Request, err error) *Error {
 	if errors.As(err, &pe) {
 		return pe
 	}
-	e := Classify(err)
-	if a, ok := caddyhttp.GetVar(r.Context(), annotationKey).(*Error); ok && a != nil && a.Status == e.Status {
+	// The annotation first: Classify reads the error's text, which for
+	// Caddy's HandlerError is formatted on every call (issue #17).
+	if a := Annotated(r, err); a != nil {
 		if a.Err == nil {
 			c := *a
 			c.Err = err
@@ -44,5 +55,5 @@ func Resolve(r *http.Request, err error) *Error {
 		}
 		return a
 	}
-	return e
+	return Classify(err)
 }

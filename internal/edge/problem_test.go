@@ -221,3 +221,56 @@ func TestSetAnnotatedHeaders(t *testing.T) {
 		t.Fatalf("Retry-After = %q, want 10", h.Get("Retry-After"))
 	}
 }
+
+// BenchmarkWrite is a refusal rendered in place (careq_request_id's path):
+// the answer of careq_auth's 401, careq_ratelimit's 429 and careq_breaker's
+// 503, with their headers and extension members.
+func BenchmarkWrite(b *testing.B) {
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/queues/q1/tickets", nil)
+	for _, bc := range []struct {
+		name string
+		e    *Error
+	}{
+		{"401", New(401, Unauthorized, "this route requires a bearer token or an API key").
+			With("reason", "missing_credentials").WithHeader("WWW-Authenticate", `Bearer realm="careq"`)},
+		{"429", New(429, RateLimited, "zone callers is over its limit").
+			With("zone", "callers").WithHeader("Retry-After", "3600")},
+		{"503", New(503, BreakerOpen, "breaker queues is open: the backend is failing and is not sent requests").
+			With("breaker", "queues").With("state", "open").WithHeader("Retry-After", "30")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			w := &discardWriter{h: make(http.Header, 8)}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				_ = Write(w, r, bc.e, "01JDQ3V4T6X8Z0B2D4F6H8K0M2")
+			}
+		})
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps its header map and drops
+// the rest, so a benchmark measures the renderer alone.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestAppendValue: extension members are written directly for the common
+// types and through encoding/json otherwise, the same JSON either way.
+func TestAppendValue(t *testing.T) {
+	type other struct {
+		A int `json:"a"`
+	}
+	for _, v := range []any{"a \"b\" <c>", []string{"x", "y"}, []string(nil), []string{}, true, false, 42, int64(-7), 1.5, other{3}, map[string]int{"k": 1}} {
+		got, ok := appendValue(nil, v)
+		want, _ := json.Marshal(v)
+		if !ok || string(got) != string(want) {
+			t.Errorf("appendValue(%#v) = %s, %v; want %s", v, got, ok, want)
+		}
+	}
+	if got, ok := appendValue([]byte("x"), func() {}); ok || string(got) != "x" {
+		t.Errorf("appendValue(func) = %q, %v; want it refused, the buffer unchanged", got, ok)
+	}
+}

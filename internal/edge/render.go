@@ -11,6 +11,29 @@ import (
 // ContentType is the media type of every edge answer (RFC 9457).
 const ContentType = "application/problem+json"
 
+var (
+	contentTypeProblem = []string{ContentType}
+	noStore            = []string{"no-store"}
+	connectionClose    = []string{"close"}
+)
+
+// contentLengths holds the Content-Length values of the document sizes a
+// refusal has, formatted once: strconv.Itoa and a new slice would be two
+// allocations per refusal.
+var contentLengths = func() (t [1024][]string) {
+	for i := range t {
+		t[i] = []string{strconv.Itoa(i)}
+	}
+	return t
+}()
+
+func contentLength(n int) []string {
+	if n < len(contentLengths) {
+		return contentLengths[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // Write renders e as the response: the headers e carries, Content-Type,
@@ -26,20 +49,24 @@ func Write(w http.ResponseWriter, r *http.Request, e *Error, requestID string) e
 		// body to discard it before answering, and the client would wait
 		// for a 100 that never comes. Closing the connection after the
 		// answer is what RFC 9110 §10.1.1 allows for a body not read.
-		h.Set("Connection", "close")
+		h["Connection"] = connectionClose
 	}
-	h.Set("Content-Type", ContentType)
+	// The values are shared, read-only slices of capacity 1 (an append
+	// copies): a refusal must cost little, and a Set would allocate a
+	// slice per header (issue #17).
+	h["Content-Type"] = contentTypeProblem
 	if requestID != "" {
-		h.Set("X-Request-Id", requestID)
+		if v := h["X-Request-Id"]; len(v) != 1 || v[0] != requestID {
+			h["X-Request-Id"] = []string{requestID}
+		}
 	}
-	h.Set("Cache-Control", "no-store")
-	h.Del("Content-Length")
-	h.Del("ETag")
-	h.Del("Last-Modified")
+	h["Cache-Control"] = noStore
+	delete(h, "Etag")
+	delete(h, "Last-Modified")
 	bp := bufPool.Get().(*[]byte)
 	body := AppendDocument((*bp)[:0], e, requestID)
 	status := e.RenderedStatus()
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = contentLength(len(body))
 	w.WriteHeader(status)
 	var err error
 	if r.Method != http.MethodHead {
@@ -85,16 +112,50 @@ func AppendDocument(b []byte, e *Error, requestID string) []byte {
 		case "type", "title", "status", "detail", "request_id", "":
 			continue // reserved members are never overwritten
 		}
-		v, err := json.Marshal(m.Value)
-		if err != nil {
-			continue
-		}
+		var ok bool
+		mark := len(b)
 		b = append(b, ',')
 		b = appendString(b, m.Key)
 		b = append(b, ':')
-		b = append(b, v...)
+		if b, ok = appendValue(b, m.Value); !ok {
+			b = b[:mark]
+		}
 	}
 	return append(b, "}\n"...)
+}
+
+// appendValue appends v as JSON. The values modules attach (strings,
+// lists of strings, numbers, booleans) are written directly; anything else
+// goes through encoding/json, which costs allocations. It reports false,
+// with b unchanged, for a value that cannot be encoded.
+func appendValue(b []byte, v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case string:
+		return appendString(b, v), true
+	case []string:
+		if v == nil {
+			return append(b, "null"...), true
+		}
+		b = append(b, '[')
+		for i, s := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		return append(b, ']'), true
+	case bool:
+		return strconv.AppendBool(b, v), true
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), true
+	case int64:
+		return strconv.AppendInt(b, v, 10), true
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return b, false
+	}
+	return append(b, j...), true
 }
 
 // appendString appends s as a JSON string; control characters, quotes,

@@ -46,13 +46,10 @@ func isToken(s string) bool {
 // isToken68 reports whether s is an RFC 9110 token68: 1*( ALPHA / DIGIT /
 // "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isToken68(s string) bool {
+	// A table lookup per byte: a bearer token is a few hundred bytes and
+	// is checked on every request, before the cache (issue #17).
 	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
+	for ; i < len(s) && token68Char[s[i]]; i++ {
 	}
 	if i == 0 {
 		return false
@@ -64,3 +61,12 @@ func isToken68(s string) bool {
 	}
 	return true
 }
+
+// token68Char holds the bytes of a token68 before its '=' padding.
+var token68Char = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()

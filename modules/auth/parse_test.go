@@ -167,3 +167,35 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestIsToken68: the table-driven check accepts exactly RFC 9110's token68,
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func TestIsToken68(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"", false},
+		{"abc", true},
+		{"eyJ.eyJ.sig-_~+/", true},
+		{"abc==", true},
+		{"=", false},
+		{"==abc", false},
+		{"ab=c", false},
+		{"a b", false},
+		{"a\x00", false},
+		{"caf\xc3\xa9", false},
+		{"a,b", false},
+	}
+	for _, tt := range tests {
+		if got := isToken68(tt.in); got != tt.want {
+			t.Errorf("isToken68(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		want := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+		if got := isToken68("a" + string([]byte{byte(c)}) + "b"); got != want {
+			t.Errorf("isToken68 with byte %#x inside = %v, want %v", c, got, want)
+		}
+	}
+}

@@ -79,12 +79,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	defer h.recoverPanic(r, id, &err)
 	sw := newStamper(w, vals)
 	err = next.ServeHTTP(sw, r)
+	written := sw.stamped
 	sw.release()
+	if err != nil && !written {
+		if a := edge.Annotated(r, err); a != nil {
+			// careq_queue's 503 (the queue's replica is down or its
+			// breaker open): rendered in place as well, rather than
+			// through Caddy's error routes (issue #17).
+			w.Header()[reqid.Header] = vals
+			return edge.Write(w, r, a, id)
+		}
+	}
 	if pe := edge.Carried(err); pe != nil {
 		// A CareQ module refused the request before anything was written:
 		// render its answer here, with the renderer careq_problem uses,
 		// rather than through Caddy's error routes, which cost more than
-		// the refusal itself (issue #7).
+		// the refusal itself (issue #7). The id's slice is set first so
+		// that the renderer need not make another (issue #17).
+		w.Header()[reqid.Header] = vals
 		return edge.Write(w, r, pe, id)
 	}
 	if err != nil {

@@ -232,3 +232,51 @@ func TestRefusalRenderedInPlace(t *testing.T) {
 		t.Fatalf("a proxy error came back as %v, want it passed on", err)
 	}
 }
+
+// TestAnnotatedRenderedInPlace: the plain 503 reverse_proxy gives after
+// careq_queue annotated the request is rendered here too (issue #17), with
+// the annotation's cause and headers; once an answer has begun, it is left
+// to handle_errors.
+func TestAnnotatedRenderedInPlace(t *testing.T) {
+	h := new(Handler)
+	_ = h.Provision(caddyCtx())
+	newReq := func() *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/queues/q1/tickets", nil)
+		r.Header.Set("X-Request-ID", "display-3")
+		return r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+	}
+	plain := caddyhttp.Error(503, errors.New("no upstreams available"))
+	annotate := func(r *http.Request) {
+		edge.Annotate(r, edge.New(503, edge.BreakerOpen, "breaker queues is open").
+			With("breaker", "queues@127.0.0.1:9101").WithHeader("Retry-After", "7"))
+	}
+	w := httptest.NewRecorder()
+	err := h.ServeHTTP(w, newReq(), caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		annotate(r)
+		return plain
+	}))
+	if err != nil || w.Code != 503 || w.Header().Get("Retry-After") != "7" || w.Header().Get("X-Request-Id") != "display-3" ||
+		w.Header().Get("Content-Type") != edge.ContentType || !strings.Contains(w.Body.String(), `"type":"urn:careq:problem:breaker-open"`) ||
+		!strings.Contains(w.Body.String(), `"breaker":"queues@127.0.0.1:9101"`) {
+		t.Fatalf("annotated 503: err %v, %d %v %s", err, w.Code, w.Header(), w.Body.String())
+	}
+	// Another status than the annotation's: not this answer.
+	other := caddyhttp.Error(502, errors.New("connection reset"))
+	err = h.ServeHTTP(httptest.NewRecorder(), newReq(), caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		annotate(r)
+		return other
+	}))
+	if !errors.Is(err, other.Err) {
+		t.Fatalf("a 502 after a 503 annotation came back as %v, want it passed on", err)
+	}
+	// An answer already begun: passed on, with the annotation's headers.
+	w = httptest.NewRecorder()
+	err = h.ServeHTTP(w, newReq(), caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		annotate(r)
+		w.WriteHeader(200)
+		return plain
+	}))
+	if !errors.Is(err, plain.Err) || strings.Contains(w.Body.String(), "breaker-open") {
+		t.Fatalf("after a written answer: err %v, body %q; want the error passed on", err, w.Body.String())
+	}
+}
