@@ -335,3 +335,24 @@ func TestScaleOutRedisSentinel(t *testing.T) {
 		s.master.kill,
 		func() bool { return s.masterAddr() == s.replica.addr() })
 }
+
+// TestScaleOutUnknownStoreRefused: a module naming a store careq_redis does
+// not define is refused at load, and the running config stays.
+func TestScaleOutUnknownStoreRefused(t *testing.T) {
+	be, _ := soBackend(t)
+	listen := rlAddr(t)
+	g := startGateway(t, soConfig(listen, be.URL, "address 127.0.0.1:1"), listen)
+	bad := strings.Replace(soConfig(listen, be.URL, "address 127.0.0.1:1"), "redis shared\n\t}\n\tcareq_idempotency", "redis elsewhere\n\t}\n\tcareq_idempotency", 1)
+	err := g.tryReload(bad)
+	// The message reaches the CLI JSON-escaped; its words are enough.
+	if err == nil || !strings.Contains(err.Error(), "elsewhere") || !strings.Contains(err.Error(), "which careq_redis does not define") {
+		t.Fatalf("reload naming an undefined store: %v", err)
+	}
+	noApp := strings.Replace(bad, "store shared", "store other", 1)
+	if err := g.tryReload(noApp); err == nil {
+		t.Fatal("reload naming a store that is not defined was accepted")
+	}
+	if resp, _ := get(t, "http://"+listen+"/", "X-Caller", "x"); resp.StatusCode != 200 {
+		t.Errorf("after refused reloads the running config answered %d", resp.StatusCode)
+	}
+}
