@@ -112,13 +112,14 @@ func rsStartCluster(t testing.TB) *rsCluster {
 	rsNeedRedis(t)
 	c := &rsCluster{}
 	args := []string{"redis-cli", "--cluster", "create"}
-	for i := range 6 {
+	for range 6 {
 		dir := t.TempDir()
+		// The bus port is named: the default, port+10000, may be over
+		// 65535 or taken for a free port from the ephemeral range.
 		n := rsStart(t, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-			"--cluster-node-timeout", "1000", "--dir", dir)
+			"--cluster-port", strconv.Itoa(freePort(t)), "--cluster-node-timeout", "1000", "--dir", dir)
 		c.nodes = append(c.nodes, n)
 		args = append(args, n.addr())
-		_ = i
 	}
 	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
