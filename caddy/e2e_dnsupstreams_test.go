@@ -4,7 +4,8 @@ package careq_test
 // from DNS (A records and SRV records served by a small DNS server the
 // test runs on loopback), three gateway processes with the same config map
 // every queue to the same replica, and when a replica is added only the
-// queues it now owns move: about 1/N of them, on every gateway alike.
+// queues it now owns move (about 1/N of them), and when one is removed only
+// the queues it owned, on every gateway alike.
 
 import (
 	"fmt"
@@ -185,8 +186,9 @@ func dnsOwner(dials []string, queue string) string {
 // dnsRendezvous runs the scenario: gateways gateways with the same
 // dynamic block, queues queue ids, replicas before (dial addresses as the
 // gateways dial and rank them; label turns one into the replica's
-// X-Backend), then grow() adds the replica added.
-func dnsRendezvous(t *testing.T, gateways, queues int, dynamic string, before []string, added string, label func(string) string, grow func()) {
+// X-Backend), then grow() adds the replica added, then shrink() removes
+// before[0].
+func dnsRendezvous(t *testing.T, gateways, queues int, dynamic string, before []string, added string, label func(string) string, grow, shrink func()) {
 	listens := make([]string, gateways)
 	for i := range listens {
 		listens[i] = rlAddr(t)
@@ -217,25 +219,28 @@ func dnsRendezvous(t *testing.T, gateways, queues int, dynamic string, before []
 
 	grow()
 	after := append(append([]string(nil), before...), added)
-	// Wait until every gateway has refreshed its upstreams: a queue the new
-	// replica owns reaches it.
-	probe := ""
-	for _, q := range qs {
-		if dnsOwner(after, q) == added {
-			probe = q
-			break
+	// Wait until every gateway has refreshed its upstreams: a queue whose
+	// owner changes with the set reaches its new owner.
+	refreshed := func(set []string, what string) {
+		probe := ""
+		for _, q := range qs {
+			if label(dnsOwner(set, q)) != first[0][q] {
+				probe = q
+				break
+			}
+		}
+		for _, l := range listens {
+			rsWait(t, "gateway "+l+" sees "+what, 15*time.Second, func() bool {
+				resp, err := soClient.Get("http://" + l + "/api/v1/queues/" + probe + "/tickets")
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				return resp.Header.Get("X-Backend") == label(dnsOwner(set, probe))
+			})
 		}
 	}
-	for _, l := range listens {
-		rsWait(t, "gateway "+l+" sees the added replica", 15*time.Second, func() bool {
-			resp, err := soClient.Get("http://" + l + "/api/v1/queues/" + probe + "/tickets")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.Header.Get("X-Backend") == label(added)
-		})
-	}
+	refreshed(after, "the added replica")
 	second := mapping(after)
 	for i := range listens {
 		moved := 0
@@ -258,6 +263,27 @@ func dnsRendezvous(t *testing.T, gateways, queues int, dynamic string, before []
 		}
 	}
 	t.Logf("%d gateways mapped %d queues identically in %v, and again after the change", gateways, queues, took.Round(time.Millisecond))
+
+	// The first replica leaves DNS: exactly its queues move, each to the
+	// next replica in its own rendezvous order, on every gateway.
+	shrink()
+	last := after[1:]
+	first = second // refreshed looks for a queue that moves from here
+	refreshed(last, "the removal of "+before[0])
+	third := mapping(last)
+	for i := range listens {
+		moved := 0
+		for _, q := range qs {
+			was, now := second[i][q], third[i][q]
+			if (was == label(before[0])) != (was != now) {
+				t.Errorf("gateway %d: queue %s went from %s to %s when %s was removed", i, q, was, now, before[0])
+			}
+			if was != now {
+				moved++
+			}
+		}
+		t.Logf("gateway %d: %d of %d queues moved when %s was removed: exactly the ones it owned", i, moved, queues, before[0])
+	}
 }
 
 // TestQueuePolicyDynamicA: replicas named by A records on one port, at
@@ -277,9 +303,9 @@ func TestQueuePolicyDynamicA(t *testing.T) {
 			refresh 300ms
 		}`, port, z.addr)
 	same := func(d string) string { return d }
-	dnsRendezvous(t, 3, 10000, dynamic, dials[:3], dials[3], same, func() {
-		z.setA(name, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
-	})
+	dnsRendezvous(t, 3, 10000, dynamic, dials[:3], dials[3], same,
+		func() { z.setA(name, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4") },
+		func() { z.setA(name, "127.0.0.2", "127.0.0.3", "127.0.0.4") })
 }
 
 // TestQueuePolicyDynamicSRV: replicas named by SRV records, each target
@@ -310,5 +336,7 @@ func TestQueuePolicyDynamicSRV(t *testing.T) {
 	// The gateways dial (and rank) rN.careq.test.:port; the replicas name
 	// themselves 127.0.0.1:port.
 	label := func(d string) string { return ports[d] }
-	dnsRendezvous(t, 3, 2000, dynamic, dials[:3], dials[3], label, func() { z.setSRV(name, dials...) })
+	dnsRendezvous(t, 3, 2000, dynamic, dials[:3], dials[3], label,
+		func() { z.setSRV(name, dials...) },
+		func() { z.setSRV(name, dials[1:]...) })
 }
