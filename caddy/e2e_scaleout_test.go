@@ -60,6 +60,9 @@ http://%s {
 		rate  10/s
 		burst 10
 		redis shared
+		# A busy test machine's slow answer must not be taken for an
+		# outage (the default is 50ms).
+		redis_timeout 250ms
 	}
 	careq_idempotency {
 		scope         {http.request.header.X-Caller}
@@ -157,6 +160,25 @@ func soReplay(t *testing.T, urls []string, key string) {
 	}
 }
 
+// soShared warms both gateways' connections to the store and waits until
+// neither is deciding locally: a first decision that found the machine
+// busy (a dial, the slot map, NOSCRIPT then EVAL) may have gone over the
+// deadline and started a fallback, which lasts until the next probe.
+func soShared(t *testing.T, gws []*gateway, urls []string) {
+	t.Helper()
+	for _, u := range urls {
+		soSend(http.MethodGet, u, "warm-up", "")
+	}
+	rsWait(t, "both gateways on the shared budget", 10*time.Second, func() bool {
+		for _, g := range gws {
+			if soMetric(g, `careq_ratelimit_redis_fallback{zone="callers"}`) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // soMetric returns the value of one series in g's scrape, or -1.
 func soMetric(g *gateway, series string) float64 {
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(g.metrics())
@@ -178,6 +200,7 @@ func soFailover(t *testing.T, storeLine string, kill func(), promoted func() boo
 		startGateway(t, soConfig(addrs[1], be.URL, storeLine), addrs[1]),
 	}
 	urls := []string{"http://" + addrs[0] + "/api/v1/queues/so/tickets", "http://" + addrs[1] + "/api/v1/queues/so/tickets"}
+	soShared(t, gws, urls)
 
 	// One budget across both gateways: 30 quick requests, 10 allowed (11
 	// if a refill lands in between), where two budgets would allow 20.
@@ -305,6 +328,7 @@ func soFailover(t *testing.T, storeLine string, kill func(), promoted func() boo
 	if !strings.Contains(gws[0].logs.String()+gws[1].logs.String(), "redis unavailable") {
 		t.Errorf("neither gateway logged the outage")
 	}
+	soShared(t, gws, urls)
 	if n := soBudget(t, urls, "after", 30); n < 10 || n > 11 {
 		t.Errorf("after the failover: %d of 30 quick requests allowed across two gateways, want 10 or 11 (one budget again)", n)
 	}
@@ -342,7 +366,7 @@ func TestScaleOutUnknownStoreRefused(t *testing.T) {
 	be, _ := soBackend(t)
 	listen := rlAddr(t)
 	g := startGateway(t, soConfig(listen, be.URL, "address 127.0.0.1:1"), listen)
-	bad := strings.Replace(soConfig(listen, be.URL, "address 127.0.0.1:1"), "redis shared\n\t}\n\tcareq_idempotency", "redis elsewhere\n\t}\n\tcareq_idempotency", 1)
+	bad := strings.Replace(soConfig(listen, be.URL, "address 127.0.0.1:1"), "redis shared", "redis elsewhere", 1)
 	err := g.tryReload(bad)
 	// The message reaches the CLI JSON-escaped; its words are enough.
 	if err == nil || !strings.Contains(err.Error(), "elsewhere") || !strings.Contains(err.Error(), "which careq_redis does not define") {
