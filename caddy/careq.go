@@ -20,6 +20,7 @@ import (
 	_ "github.com/careq/gateway/modules/problem"
 	_ "github.com/careq/gateway/modules/queuepolicy"
 	_ "github.com/careq/gateway/modules/ratelimit"
+	_ "github.com/careq/gateway/modules/redis"
 	_ "github.com/careq/gateway/modules/requestid"
 	_ "github.com/careq/gateway/modules/status"
 	_ "github.com/careq/gateway/modules/upload"

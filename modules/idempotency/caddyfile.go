@@ -38,7 +38,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		headers        <field...>
 //		max_entries    <records>
 //		max_bytes      <bytes>
-//		redis          <host:port>
+//		redis          <host:port>|<store>
 //		redis_password <password>
 //		redis_db       <number>
 //		redis_timeout  <duration>

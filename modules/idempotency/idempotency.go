@@ -17,6 +17,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/careq/gateway/internal/redisstore"
 )
 
 const moduleName = "careq_idempotency"
@@ -116,17 +118,18 @@ type Handler struct {
 	// Default: 67108864 (64 MiB).
 	MaxBytes int `json:"max_bytes,omitempty"`
 
-	// Redis is the host:port of a Redis server that keeps the records
-	// for every gateway; without it each gateway keeps its own.
-	// Default: none.
+	// Redis keeps the records for every gateway: the name of a store of
+	// the careq_redis app (a server, a Sentinel set or a Cluster), or the
+	// host:port of a single server; without it each gateway keeps its
+	// own. Default: none.
 	Redis string `json:"redis,omitempty"`
 
-	// RedisPassword authenticates to Redis; placeholders such as
-	// {env.REDIS_PASSWORD} are replaced when the config loads.
-	// Default: none.
+	// RedisPassword authenticates to the server of a host:port `redis`;
+	// placeholders such as {env.REDIS_PASSWORD} are replaced when the
+	// config loads. A named store has its own. Default: none.
 	RedisPassword string `json:"redis_password,omitempty"`
 
-	// RedisDB is the Redis database number. Default: 0.
+	// RedisDB is the database number of a host:port `redis`. Default: 0.
 	RedisDB int `json:"redis_db,omitempty"`
 
 	// RedisTimeout bounds one round trip to Redis. Default: 100ms.
@@ -202,14 +205,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	var key string
 	var build func() (caddy.Destructor, error)
 	if h.Redis != "" {
-		cfg := redisConfig{
-			addr:     h.Redis,
-			password: caddy.NewReplacer().ReplaceAll(h.RedisPassword, ""),
-			db:       h.RedisDB,
-			timeout:  time.Duration(h.RedisTimeout),
+		o, err := redisstore.Resolve(ctx, h.Redis, h.RedisPassword, h.RedisDB)
+		if err != nil {
+			return err
 		}
-		key = "redis|" + cfg.addr + "|" + strconv.Itoa(cfg.db) + "|" + cfg.timeout.String() + "|" + cfg.password
-		build = func() (caddy.Destructor, error) { return newRedisStore(cfg), nil }
+		timeout := time.Duration(h.RedisTimeout)
+		key = "redis|" + o.ID() + "|" + timeout.String()
+		build = func() (caddy.Destructor, error) { return newRedisStore(o, timeout) }
 	} else {
 		key = "local|" + strconv.Itoa(h.MaxEntries) + "|" + strconv.Itoa(h.MaxBytes) + "|" + strconv.Itoa(h.MaxAnswer)
 		build = func() (caddy.Destructor, error) { return newLocalStore(h.MaxEntries, h.MaxBytes, h.MaxAnswer), nil }
@@ -246,6 +248,8 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("max_bytes must be at least max_answer (%d), not %d", h.MaxAnswer, h.MaxBytes)
 	case h.RedisDB < 0:
 		return fmt.Errorf("redis_db must be 0 or more, not %d", h.RedisDB)
+	case h.Redis != "" && !redisstore.IsAddress(h.Redis) && (h.RedisPassword != "" || h.RedisDB != 0):
+		return fmt.Errorf("redis_password and redis_db go with a host:port redis; store %q has its own in careq_redis", h.Redis)
 	case h.RedisTimeout < 0:
 		return fmt.Errorf("redis_timeout must be positive, not %v", time.Duration(h.RedisTimeout))
 	case h.RedisDown != "" && h.RedisDown != "pass" && h.RedisDown != "refuse":

@@ -8,7 +8,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/careq/gateway/internal/redisstore"
 )
 
 // claimScript is the atomic claim: it returns the record under KEYS[1], or
@@ -40,46 +41,27 @@ end
 return 0
 `)
 
-// keyPrefix namespaces every record the gateway writes in Redis.
+// keyPrefix namespaces every record the gateway writes in Redis. Each
+// script above touches one key, so on a Redis Cluster it runs on that
+// key's slot and needs no hash tag.
 const keyPrefix = "careq:idempotency:"
 
-// redisConfig is how to reach the server.
-type redisConfig struct {
-	addr     string
-	password string
-	db       int
-	timeout  time.Duration
-}
-
 // redisStore keeps records in Redis, shared by every gateway that names
-// the same server.
+// the same store.
 type redisStore struct {
-	client  *redis.Client
-	addr    string
+	client  *redisstore.Client
+	name    string // the store as the status page shows it (no password)
 	timeout time.Duration
 	health  health // last success and failure, for the status page
 }
 
-func newRedisStore(cfg redisConfig) *redisStore {
-	c := redis.NewClient(&redis.Options{
-		Addr:     cfg.addr,
-		Password: cfg.password,
-		DB:       cfg.db,
-		// One attempt per operation within its deadline: a request must
-		// not wait on retries, and redis_down decides what happens next.
-		MaxRetries:            -1,
-		DialerRetries:         1,
-		DialTimeout:           cfg.timeout,
-		ReadTimeout:           cfg.timeout,
-		WriteTimeout:          cfg.timeout,
-		ContextTimeoutEnabled: true,
-		PoolTimeout:           cfg.timeout,
-		DisableIdentity:       true,
-		MaintNotificationsConfig: &maintnotifications.Config{
-			Mode: maintnotifications.ModeDisabled,
-		},
-	})
-	return &redisStore{client: c, addr: cfg.addr, timeout: cfg.timeout}
+// newRedisStore takes the store's shared client from the process pool.
+func newRedisStore(o redisstore.Options, timeout time.Duration) (*redisStore, error) {
+	c, err := redisstore.Acquire(o)
+	if err != nil {
+		return nil, err
+	}
+	return &redisStore{client: c, name: o.String(), timeout: timeout}, nil
 }
 
 func redisKey(key *digest) string { return keyPrefix + hex.EncodeToString(key[:]) }
@@ -117,8 +99,9 @@ func (s *redisStore) release(ctx context.Context, key *digest, claim []byte) err
 	return err
 }
 
-// Destruct closes the client; the pool calls it when no config uses it.
-func (s *redisStore) Destruct() error { return s.client.Close() }
+// Destruct lets go of the store's client (the last user closes it); the
+// pool calls it when no config uses this store.
+func (s *redisStore) Destruct() error { return s.client.Release() }
 
 // Interface guards
 var (

@@ -4,15 +4,24 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/careq/gateway/internal/redisstore"
 )
 
-func redisCfg(addr string) redisConfig {
-	return redisConfig{addr: addr, timeout: time.Second}
+// mustRedisStore is newRedisStore on a single server that fails the test
+// on an error.
+func mustRedisStore(t testing.TB, addr string, timeout time.Duration) *redisStore {
+	t.Helper()
+	s, err := newRedisStore(redisstore.Options{Address: addr}, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestRedisStoreContract(t *testing.T) {
 	srv := idStartRedis(t)
-	s := newRedisStore(redisCfg(srv.addr))
+	s := mustRedisStore(t, srv.addr, time.Second)
 	t.Cleanup(func() { _ = s.Destruct() })
 	testStoreContract(t, s, time.Sleep)
 }
@@ -20,14 +29,14 @@ func TestRedisStoreContract(t *testing.T) {
 // Two clients stand for two gateways sharing one server.
 func TestRedisStoreOneClaimWinsAcrossGateways(t *testing.T) {
 	srv := idStartRedis(t)
-	a, b := newRedisStore(redisCfg(srv.addr)), newRedisStore(redisCfg(srv.addr))
+	a, b := mustRedisStore(t, srv.addr, time.Second), mustRedisStore(t, srv.addr, time.Second)
 	t.Cleanup(func() { _ = a.Destruct(); _ = b.Destruct() })
 	testOneClaimWins(t, a, b)
 }
 
 func TestRedisStoreDownIsAnError(t *testing.T) {
 	srv := idStartRedis(t)
-	s := newRedisStore(redisConfig{addr: srv.addr, timeout: 200 * time.Millisecond})
+	s := mustRedisStore(t, srv.addr, 200*time.Millisecond)
 	t.Cleanup(func() { _ = s.Destruct() })
 	fp := fingerprint("POST", "/q", nil)
 	key := storeKey("id:k", "POST", "/q", "k")

@@ -36,7 +36,7 @@ func storesStatus() any {
 			n, b := s.stats()
 			out = append(out, storeStatus{Kind: "local", Entries: n, Bytes: b})
 		case *redisStore:
-			st := storeStatus{Kind: "redis", Redis: s.addr}
+			st := storeStatus{Kind: "redis", Redis: s.name}
 			ok, bad := s.health.ok.Load(), s.health.bad.Load()
 			if ok != 0 || bad != 0 {
 				up := ok > bad

@@ -16,7 +16,7 @@ func TestStoresStatus(t *testing.T) {
 	srv := idStartRedis(t)
 	const secret = "s3cret-redis-password"
 	key := "redis|" + srv.addr + "|0|200ms|" + secret
-	rs := newRedisStore(redisConfig{addr: srv.addr, timeout: 200 * time.Millisecond})
+	rs := mustRedisStore(t, srv.addr, 200*time.Millisecond)
 	if _, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) { return rs, nil }); err != nil {
 		t.Fatal(err)
 	}

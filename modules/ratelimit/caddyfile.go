@@ -33,7 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		status         429|503
 //		max_keys       <keys>
 //		idle_timeout   <duration>
-//		redis          <host:port>
+//		redis          <host:port>|<store>
 //		redis_password <password>
 //		redis_db       <number>
 //		redis_timeout  <duration>

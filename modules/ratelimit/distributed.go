@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
-	"go.uber.org/zap"
+
+	"github.com/careq/gateway/internal/redisstore"
 )
 
 // gcraScript decides one request against a key shared by every gateway,
@@ -39,63 +39,36 @@ return {1, new - now}
 `
 
 // script is loaded once per process; Run sends EVALSHA and falls back to
-// EVAL when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+// EVAL when the server answers NOSCRIPT (after a restart, a failover to a
+// replica that never saw it, or SCRIPT FLUSH). The script touches one key,
+// so on a Redis Cluster it runs on that key's slot and needs no hash tag.
 var script = redis.NewScript(gcraScript)
-
-func init() {
-	// The client would print every failed dial of an outage to stderr; the
-	// zone logs an outage once, so the client's own lines go to debug.
-	redis.SetLogger(redisLog{})
-}
-
-type redisLog struct{}
-
-func (redisLog) Printf(_ context.Context, format string, v ...any) {
-	if ce := logger().Check(zap.DebugLevel, "redis client"); ce != nil {
-		ce.Write(zap.String("message", fmt.Sprintf(format, v...)))
-	}
-}
 
 // keyPrefix namespaces every bucket key the gateway writes in Redis.
 const keyPrefix = "careq:ratelimit:"
 
 // redisStore decides against buckets kept in Redis and shared by every
-// gateway that names the same zone and server.
+// gateway that names the same zone and store.
 type redisStore struct {
-	client   *redis.Client
+	client   *redisstore.Client
 	prefix   string // keyPrefix + zone + ":"
 	interval int64  // µs
 	burst    int64
 	args     []any
 }
 
-// redisConfig is how to reach the server.
+// redisConfig is the store and how long one decision may wait for it.
 type redisConfig struct {
-	addr     string
-	password string
-	db       int
-	timeout  time.Duration
+	store   redisstore.Options
+	timeout time.Duration
 }
 
-func newRedisStore(cfg redisConfig, zone string, r Rate, burst int) *redisStore {
-	c := redis.NewClient(&redis.Options{
-		Addr:     cfg.addr,
-		Password: cfg.password,
-		DB:       cfg.db,
-		// A decision has one attempt within its deadline; the zone's own
-		// fallback and probe take the place of the client's retries.
-		MaxRetries:            -1,
-		DialerRetries:         1,
-		DialTimeout:           max(cfg.timeout, time.Second),
-		ReadTimeout:           max(cfg.timeout, time.Second),
-		WriteTimeout:          max(cfg.timeout, time.Second),
-		ContextTimeoutEnabled: true,
-		PoolTimeout:           cfg.timeout,
-		DisableIdentity:       true,
-		MaintNotificationsConfig: &maintnotifications.Config{
-			Mode: maintnotifications.ModeDisabled,
-		},
-	})
+// newRedisStore takes the store's shared client from the process pool.
+func newRedisStore(cfg redisConfig, zone string, r Rate, burst int) (*redisStore, error) {
+	c, err := redisstore.Acquire(cfg.store)
+	if err != nil {
+		return nil, err
+	}
 	interval := max(1, r.Interval().Microseconds())
 	return &redisStore{
 		client:   c,
@@ -103,7 +76,7 @@ func newRedisStore(cfg redisConfig, zone string, r Rate, burst int) *redisStore 
 		interval: interval,
 		burst:    int64(burst),
 		args:     []any{interval, burst},
-	}
+	}, nil
 }
 
 // decide takes one request from key's shared bucket.
@@ -135,11 +108,11 @@ func (s *redisStore) fromGCRA(allowed bool, ahead int64) decision {
 	return d
 }
 
-// ping checks that the server answers within timeout.
+// ping checks that the store answers within timeout (every master of a
+// Cluster).
 func (s *redisStore) ping(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return s.client.Ping(ctx).Err()
+	return s.client.Probe(ctx, timeout)
 }
 
-func (s *redisStore) close() error { return s.client.Close() }
+// close lets go of the store's client; the last user closes it.
+func (s *redisStore) close() error { return s.client.Release() }

@@ -4,18 +4,30 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/careq/gateway/internal/redisstore"
 )
 
 func redisCfg(addr string) redisConfig {
-	return redisConfig{addr: addr, timeout: 500 * time.Millisecond}
+	return redisConfig{store: redisstore.Options{Address: addr}, timeout: 500 * time.Millisecond}
+}
+
+// mustRedisStore is newRedisStore that fails the test on an error.
+func mustRedisStore(t testing.TB, cfg redisConfig, zone string, r Rate, burst int) *redisStore {
+	t.Helper()
+	s, err := newRedisStore(cfg, zone, r, burst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestRedisStoreSharesOneBudget(t *testing.T) {
 	srv := rlStartRedis(t)
 	r := mustRate(t, "1/m")
 	// Two stores with their own clients stand for two gateways.
-	a := newRedisStore(redisCfg(srv.addr), "shared", r, 3)
-	b := newRedisStore(redisCfg(srv.addr), "shared", r, 3)
+	a := mustRedisStore(t, redisCfg(srv.addr), "shared", r, 3)
+	b := mustRedisStore(t, redisCfg(srv.addr), "shared", r, 3)
 	t.Cleanup(func() { a.close(); b.close() })
 	ctx := context.Background()
 	tests := []struct {
@@ -49,7 +61,7 @@ func TestRedisStoreSharesOneBudget(t *testing.T) {
 		t.Errorf("address key \"alice\": %+v, %v; want its own bucket", d, err)
 	}
 	// A zone of another name is a different budget.
-	c := newRedisStore(redisCfg(srv.addr), "other", r, 3)
+	c := mustRedisStore(t, redisCfg(srv.addr), "other", r, 3)
 	defer c.close()
 	if d, err := c.decide(ctx, "alice", false); err != nil || !d.allowed {
 		t.Errorf("zone other: %+v, %v; want its own bucket", d, err)
@@ -58,7 +70,7 @@ func TestRedisStoreSharesOneBudget(t *testing.T) {
 
 func TestRedisStoreRefillsAndExpires(t *testing.T) {
 	srv := rlStartRedis(t)
-	s := newRedisStore(redisCfg(srv.addr), "refill", mustRate(t, "10/s"), 2)
+	s := mustRedisStore(t, redisCfg(srv.addr), "refill", mustRate(t, "10/s"), 2)
 	defer s.close()
 	ctx := context.Background()
 	for i := range 2 {
@@ -83,7 +95,7 @@ func TestRedisStoreRefillsAndExpires(t *testing.T) {
 
 func TestRedisStoreReloadsFlushedScript(t *testing.T) {
 	srv := rlStartRedis(t)
-	s := newRedisStore(redisCfg(srv.addr), "flush", mustRate(t, "10/s"), 5)
+	s := mustRedisStore(t, redisCfg(srv.addr), "flush", mustRate(t, "10/s"), 5)
 	defer s.close()
 	ctx := context.Background()
 	if _, err := s.decide(ctx, "k", false); err != nil {
@@ -99,7 +111,7 @@ func TestRedisStoreReloadsFlushedScript(t *testing.T) {
 
 func BenchmarkRedisDecision(b *testing.B) {
 	srv := rlStartRedis(b)
-	s := newRedisStore(redisCfg(srv.addr), "bench", mustRate(b, "1000000/s"), 1000)
+	s := mustRedisStore(b, redisCfg(srv.addr), "bench", mustRate(b, "1000000/s"), 1000)
 	defer s.close()
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -18,6 +18,7 @@ import (
 	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/cfgparse"
 	"github.com/careq/gateway/internal/edge"
+	"github.com/careq/gateway/internal/redisstore"
 	"github.com/careq/gateway/internal/statusboard"
 )
 
@@ -93,16 +94,18 @@ type Handler struct {
 	// Default: that refill time, at least 1m.
 	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
 
-	// Redis is the host:port of a Redis server that keeps the zone's
-	// buckets for every gateway. Default: none (each gateway alone).
+	// Redis keeps the zone's buckets for every gateway: the name of a
+	// store of the careq_redis app (a server, a Sentinel set or a
+	// Cluster), or the host:port of a single server. Default: none (each
+	// gateway alone).
 	Redis string `json:"redis,omitempty"`
 
-	// RedisPassword authenticates to Redis; placeholders such as
-	// {env.REDIS_PASSWORD} are replaced when the config loads.
-	// Default: none.
+	// RedisPassword authenticates to the server of a host:port `redis`;
+	// placeholders such as {env.REDIS_PASSWORD} are replaced when the
+	// config loads. A named store has its own. Default: none.
 	RedisPassword string `json:"redis_password,omitempty"`
 
-	// RedisDB is the Redis database number. Default: 0.
+	// RedisDB is the database number of a host:port `redis`. Default: 0.
 	RedisDB int `json:"redis_db,omitempty"`
 
 	// RedisTimeout bounds one decision's round trip to Redis; a slower
@@ -165,15 +168,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	cfg := zoneConfig{name: h.Name, rate: r, burst: h.Burst, maxKeys: h.MaxKeys, idle: time.Duration(h.IdleTimeout)}
 	if h.Redis != "" {
-		cfg.redis = &redisConfig{
-			addr:     h.Redis,
-			password: caddy.NewReplacer().ReplaceAll(h.RedisPassword, ""),
-			db:       h.RedisDB,
-			timeout:  time.Duration(h.RedisTimeout),
+		store, err := redisstore.Resolve(ctx, h.Redis, h.RedisPassword, h.RedisDB)
+		if err != nil {
+			return fmt.Errorf("zone '%s': %w", h.Name, err)
 		}
+		cfg.redis = &redisConfig{store: store, timeout: time.Duration(h.RedisTimeout)}
 	}
 	key := poolKey(cfg)
-	z, _, err := zones.LoadOrNew(key, func() (caddy.Destructor, error) { return newZone(cfg), nil })
+	z, _, err := zones.LoadOrNew(key, func() (caddy.Destructor, error) { return newZone(cfg) })
 	if err != nil {
 		return fmt.Errorf("loading zone '%s': %w", h.Name, err)
 	}
@@ -191,7 +193,7 @@ func poolKey(c zoneConfig) string {
 	k := c.name + "|" + c.rate.String() + "|" + strconv.Itoa(c.burst) + "|" +
 		strconv.Itoa(c.maxKeys) + "|" + c.idle.String()
 	if c.redis != nil {
-		k += "|" + c.redis.addr + "|" + strconv.Itoa(c.redis.db) + "|" + c.redis.timeout.String() + "|" + c.redis.password
+		k += "|" + c.redis.store.ID() + "|" + c.redis.timeout.String()
 	}
 	return k
 }
@@ -214,6 +216,8 @@ func (h *Handler) Validate() error {
 			h.refill(), time.Duration(h.IdleTimeout))
 	case h.RedisDB < 0:
 		return fmt.Errorf("redis_db must be 0 or more, not %d", h.RedisDB)
+	case h.Redis != "" && !redisstore.IsAddress(h.Redis) && (h.RedisPassword != "" || h.RedisDB != 0):
+		return fmt.Errorf("redis_password and redis_db go with a host:port redis; store %q has its own in careq_redis", h.Redis)
 	case h.RedisTimeout < 0:
 		return fmt.Errorf("redis_timeout must be positive, not %v", time.Duration(h.RedisTimeout))
 	}

@@ -22,6 +22,7 @@ type zoneStatus struct {
 	Zone          string               `json:"zone"`
 	KeysTracked   int                  `json:"keys_tracked"`
 	Redis         bool                 `json:"redis"`
+	Store         string               `json:"store,omitempty"` // the Redis store, without its password
 	RedisFallback bool                 `json:"redis_fallback"`
 	OutageSince   string               `json:"outage_since,omitempty"`
 	TopRefused    []statusboard.Caller `json:"top_refused"`
@@ -36,6 +37,7 @@ func zonesStatus() any {
 			Zone:          z.name,
 			KeysTracked:   z.local.len(),
 			Redis:         z.shared != nil,
+			Store:         z.store,
 			RedisFallback: z.fallback.Load(),
 			TopRefused:    z.refused.Top(now),
 		}

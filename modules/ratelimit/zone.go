@@ -34,6 +34,7 @@ type zone struct {
 	name    string
 	local   *localStore
 	shared  *redisStore // nil without redis
+	store   string      // the store as logs show it (no password)
 	timeout time.Duration
 
 	fallback    atomic.Bool
@@ -59,7 +60,7 @@ type zoneConfig struct {
 	redis   *redisConfig
 }
 
-func newZone(cfg zoneConfig) *zone {
+func newZone(cfg zoneConfig) (*zone, error) {
 	z := &zone{
 		name:        cfg.name,
 		local:       newLocalStore(cfg.rate, cfg.burst, cfg.maxKeys, cfg.idle, keysGauge.WithLabelValues(cfg.name)),
@@ -70,14 +71,19 @@ func newZone(cfg zoneConfig) *zone {
 		refused:     statusboard.NewTopK(topCallers),
 	}
 	if cfg.redis != nil {
-		z.shared = newRedisStore(*cfg.redis, cfg.name, cfg.rate, cfg.burst)
+		shared, err := newRedisStore(*cfg.redis, cfg.name, cfg.rate, cfg.burst)
+		if err != nil {
+			z.local.release()
+			return nil, err
+		}
+		z.shared, z.store = shared, cfg.redis.store.String()
 		z.timeout = cfg.redis.timeout
 		z.fallbackG.Set(0)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	z.cancel = cancel
 	go z.maintain(ctx, sweepInterval(cfg.idle))
-	return z
+	return z, nil
 }
 
 // sweepInterval is how often idle keys are looked for: a quarter of the
@@ -118,7 +124,7 @@ func (z *zone) redisFailed(err error) {
 	z.outageStart.Store(t)
 	z.lastWarning.Store(t)
 	logger().Warn("redis unavailable; deciding with this gateway's own buckets until it answers",
-		zap.String("zone", z.name), zap.Error(err))
+		zap.String("zone", z.name), zap.String("store", z.store), zap.Error(err))
 }
 
 // stillDown reminds, at most once per outageLogInterval, that the outage
@@ -130,7 +136,7 @@ func (z *zone) stillDown(err error) {
 	}
 	z.lastWarning.Store(t)
 	logger().Warn("redis still unavailable; deciding with this gateway's own buckets",
-		zap.String("zone", z.name), zap.Duration("for", time.Duration(t-z.outageStart.Load())), zap.Error(err))
+		zap.String("zone", z.name), zap.String("store", z.store), zap.Duration("for", time.Duration(t-z.outageStart.Load())), zap.Error(err))
 }
 
 // maintain sweeps idle keys and, while in fallback, probes Redis, until
@@ -164,7 +170,7 @@ func (z *zone) maintain(ctx context.Context, sweepEvery time.Duration) {
 			}
 			z.fallback.Store(false)
 			z.fallbackG.Set(0)
-			logger().Info("redis answering again; back to the shared budget", zap.String("zone", z.name),
+			logger().Info("redis answering again; back to the shared budget", zap.String("zone", z.name), zap.String("store", z.store),
 				zap.Duration("outage", time.Since(time.Unix(0, z.outageStart.Load()))))
 		}
 	}

@@ -8,13 +8,15 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/careq/gateway/internal/redisstore"
 )
 
 func TestZoneFallsBackAndRejoins(t *testing.T) {
 	srv := rlStartRedis(t)
 	cfg := zoneConfig{name: "fallback-test", rate: mustRate(t, "1/m"), burst: 2, maxKeys: 100, idle: time.Hour,
-		redis: &redisConfig{addr: srv.addr, timeout: 200 * time.Millisecond}}
-	z := newZone(cfg)
+		redis: &redisConfig{store: redisstore.Options{Address: srv.addr}, timeout: 200 * time.Millisecond}}
+	z := mustZone(t, cfg)
 	t.Cleanup(func() { _ = z.Destruct() })
 	ctx := context.Background()
 	errs := func() float64 { return metricValue(redisErrors.WithLabelValues(cfg.name)) }
@@ -71,8 +73,8 @@ func TestZoneFallsBackAndRejoins(t *testing.T) {
 func TestZoneSlowRedisFallsBack(t *testing.T) {
 	srv := rlStartRedis(t)
 	cfg := zoneConfig{name: "slow-test", rate: mustRate(t, "1/m"), burst: 1, maxKeys: 100, idle: time.Hour,
-		redis: &redisConfig{addr: srv.addr, timeout: 50 * time.Millisecond}}
-	z := newZone(cfg)
+		redis: &redisConfig{store: redisstore.Options{Address: srv.addr}, timeout: 50 * time.Millisecond}}
+	z := mustZone(t, cfg)
 	t.Cleanup(func() { _ = z.Destruct() })
 	ctx := context.Background()
 	if !z.decide(ctx, "k", false, time.Now()).allowed {
@@ -101,8 +103,8 @@ func TestZoneSlowRedisFallsBack(t *testing.T) {
 
 func TestZoneCanceledRequestIsNotAnOutage(t *testing.T) {
 	srv := rlStartRedis(t)
-	z := newZone(zoneConfig{name: "cancel-test", rate: mustRate(t, "1/s"), burst: 1, maxKeys: 10, idle: time.Hour,
-		redis: &redisConfig{addr: srv.addr, timeout: time.Second}})
+	z := mustZone(t, zoneConfig{name: "cancel-test", rate: mustRate(t, "1/s"), burst: 1, maxKeys: 10, idle: time.Hour,
+		redis: &redisConfig{store: redisstore.Options{Address: srv.addr}, timeout: time.Second}})
 	t.Cleanup(func() { _ = z.Destruct() })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -113,7 +115,7 @@ func TestZoneCanceledRequestIsNotAnOutage(t *testing.T) {
 }
 
 func TestZoneSweepsIdleKeys(t *testing.T) {
-	z := newZone(zoneConfig{name: "sweep-test", rate: mustRate(t, "1000/s"), burst: 1, maxKeys: 10, idle: 10 * time.Millisecond})
+	z := mustZone(t, zoneConfig{name: "sweep-test", rate: mustRate(t, "1000/s"), burst: 1, maxKeys: 10, idle: 10 * time.Millisecond})
 	t.Cleanup(func() { _ = z.Destruct() })
 	z.decide(context.Background(), "k", false, time.Now())
 	if z.local.len() != 1 {
@@ -123,7 +125,7 @@ func TestZoneSweepsIdleKeys(t *testing.T) {
 }
 
 func TestZoneDestructStopsItsGoroutine(t *testing.T) {
-	z := newZone(zoneConfig{name: "destruct-test", rate: mustRate(t, "1/s"), burst: 1, maxKeys: 10, idle: time.Hour})
+	z := mustZone(t, zoneConfig{name: "destruct-test", rate: mustRate(t, "1/s"), burst: 1, maxKeys: 10, idle: time.Hour})
 	z.decide(context.Background(), "k", false, time.Now())
 	if err := z.Destruct(); err != nil {
 		t.Fatal(err)
@@ -153,8 +155,8 @@ func TestZoneLogsTheStartOfEveryOutage(t *testing.T) {
 	logs := zoneLogs(t)
 	srv := rlStartRedis(t)
 	cfg := zoneConfig{name: "outage-log-test", rate: mustRate(t, "100/s"), burst: 10, maxKeys: 100, idle: time.Hour,
-		redis: &redisConfig{addr: srv.addr, timeout: 200 * time.Millisecond}}
-	z := newZone(cfg)
+		redis: &redisConfig{store: redisstore.Options{Address: srv.addr}, timeout: 200 * time.Millisecond}}
+	z := mustZone(t, cfg)
 	t.Cleanup(func() { _ = z.Destruct() })
 	ctx := context.Background()
 	outages := func() float64 { return metricValue(redisOutages.WithLabelValues(cfg.name)) }
@@ -189,8 +191,8 @@ func TestZoneThrottlesRepeatsWithinOneOutage(t *testing.T) {
 	outageLogInterval = 1500 * time.Millisecond
 	t.Cleanup(func() { outageLogInterval = old })
 	srv := rlStartRedis(t)
-	z := newZone(zoneConfig{name: "outage-repeat-test", rate: mustRate(t, "100/s"), burst: 10, maxKeys: 100, idle: time.Hour,
-		redis: &redisConfig{addr: srv.addr, timeout: 100 * time.Millisecond}})
+	z := mustZone(t, zoneConfig{name: "outage-repeat-test", rate: mustRate(t, "100/s"), burst: 10, maxKeys: 100, idle: time.Hour,
+		redis: &redisConfig{store: redisstore.Options{Address: srv.addr}, timeout: 100 * time.Millisecond}})
 	t.Cleanup(func() { _ = z.Destruct() })
 	srv.stop()
 	z.decide(context.Background(), "k", false, time.Now())
@@ -202,4 +204,14 @@ func TestZoneThrottlesRepeatsWithinOneOutage(t *testing.T) {
 	if got := logs.FilterMessageSnippet("redis still unavailable").Len(); got < 1 || got > 2 {
 		t.Errorf("%d 'still unavailable' reminders in 3.8s with a 1.5s interval, want 1 or 2", got)
 	}
+}
+
+// mustZone is newZone that fails the test on an error.
+func mustZone(t testing.TB, cfg zoneConfig) *zone {
+	t.Helper()
+	z, err := newZone(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
 }
