@@ -36,6 +36,11 @@ func TestBackendE2EQueueNamesDoNotFillReplicas(t *testing.T) {
 	cfg, gw := defaultConfig(t)
 	g := startGateway(t, cfg, gw)
 	replicas := capsReplicas(t, cfg)
+	// The gateway's port answering does not mean the replicas' do yet: this
+	// test posts to them directly.
+	for _, addr := range replicas {
+		g.waitReady(addr)
+	}
 	writer := authDevToken(t, "kiosk-flood", "queue:read queue:write")
 	bearer := []string{"Authorization", "Bearer " + writer}
 
