@@ -120,7 +120,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}()
 	err := next.ServeHTTP(rec, r)
-	rm.count(r, rec.status, rec.switched, err, start, now())
+	rm.count(r, rec.Code, rec.switched, err, start, now())
 	rec.release()
 	return err
 }
@@ -164,9 +164,9 @@ func (rm *routeMetrics) countGateway(method, code int, cause edge.Cause) {
 func (rm *routeMetrics) countPanic(r *http.Request, rec *recorder, p any, start time.Time) {
 	e, _ := p.(error)
 	switch {
-	case rec.status != 0:
+	case rec.Code != 0:
 		// The answer had begun; it ends broken, but it was the backend's.
-		rm.count(r, rec.status, rec.switched, nil, start, now())
+		rm.count(r, rec.Code, rec.switched, nil, start, now())
 	case e != nil && errors.Is(e, http.ErrAbortHandler):
 		rm.inFlight.Dec()
 	default:
