@@ -14,9 +14,6 @@ import (
 	"time"
 )
 
-// now is the clock; tests replace it.
-var now = time.Now
-
 // maxTokenLen bounds a token the gateway will parse; real tokens are a few
 // hundred bytes, and the limit keeps a hostile one from costing much.
 const maxTokenLen = 8 << 10
@@ -117,6 +114,7 @@ type verifier struct {
 	leeway      time.Duration
 	userClaim   string
 	scopesClaim string
+	now         func() time.Time // the handler's clock
 }
 
 // tokenHeader is the part of a JOSE header the gateway reads.

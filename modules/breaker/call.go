@@ -10,9 +10,6 @@ import (
 	"github.com/careq/gateway/internal/respwriter"
 )
 
-// now is the clock that measures a call's latency.
-var now = time.Now
-
 // call is one request let through a breaker. It watches the status
 // through the shared respwriter.Writer, which passes Flush, Hijack (through
 // http.ResponseController) and the rest on, so WebSockets work through it.
@@ -43,7 +40,7 @@ func newCall(w http.ResponseWriter, r *http.Request, h *Handler, done func(error
 	c.body = clientbody.Of(r)
 	c.tunnel = r.Method == http.MethodConnect
 	if h.latency > 0 {
-		c.start = now()
+		c.start = h.now()
 	}
 	return c
 }
@@ -54,7 +51,7 @@ func newCall(w http.ResponseWriter, r *http.Request, h *Handler, done func(error
 // is cut when the breaker opens.
 func (c *call) OnStatus(code int) bool {
 	if c.h.latency > 0 {
-		c.header = now()
+		c.header = c.h.now()
 	}
 	if code == http.StatusTooManyRequests || (c.h.failing(code) && c.Header().Get("Retry-After") != "") {
 		c.busy = true
@@ -131,7 +128,7 @@ func (h *Handler) slow(c *call) error {
 	}
 	at := c.header
 	if at.IsZero() {
-		at = now()
+		at = h.now()
 	}
 	// The backend is timed from the end of the request body: the time a
 	// client takes to upload is not the backend's (issue #10).

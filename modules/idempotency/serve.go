@@ -239,7 +239,7 @@ const warnInterval = 30 * time.Second
 type warner struct{ last atomic.Int64 }
 
 func (w *warner) due() bool {
-	t := now().UnixNano()
+	t := time.Now().UnixNano()
 	l := w.last.Load()
 	return t-l >= int64(warnInterval) && w.last.CompareAndSwap(l, t)
 }

@@ -17,15 +17,18 @@ type recorder struct {
 
 	// switched is when a 101 Switching Protocols was written.
 	switched time.Time
+	// now is the handler's clock.
+	now func() time.Time
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
 
-// newRecorder returns a recorder over w from the pool.
-func newRecorder(w http.ResponseWriter) *recorder {
+// newRecorder returns a recorder over w from the pool that reads the time
+// from now.
+func newRecorder(w http.ResponseWriter, now func() time.Time) *recorder {
 	rec := recorders.Get().(*recorder)
 	rec.Reset(w)
-	rec.Watch = rec
+	rec.Watch, rec.now = rec, now
 	return rec
 }
 
@@ -38,7 +41,7 @@ func (rec *recorder) release() {
 // OnStatus notes when a protocol switch was answered.
 func (rec *recorder) OnStatus(code int) bool {
 	if code == http.StatusSwitchingProtocols {
-		rec.switched = now()
+		rec.switched = rec.now()
 	}
 	return true
 }
