@@ -167,6 +167,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if len(h.FailureStatus) == 0 {
 		h.FailureStatus = slices.Clone(defaultFailureStatus)
 	}
+	if err := h.Validate(); err != nil {
+		// The collectors' children and the pooled breaker below must not
+		// be built from settings Validate refuses.
+		return err
+	}
 	h.failSet = [2]uint64{}
 	for _, s := range h.FailureStatus {
 		if s >= 500 && s <= 599 {

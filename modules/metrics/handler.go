@@ -74,10 +74,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	// An invalid name must not become a label value; Validate, which runs
-	// next, rejects the config.
-	if checkRoute(h.Route) != nil {
-		return nil
+	if err := h.Validate(); err != nil {
+		// An invalid name must not become a label value.
+		return err
 	}
 	h.rm = metricsFor(h.Route)
 	h.routeVal = h.Route
