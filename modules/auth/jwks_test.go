@@ -84,14 +84,18 @@ func jwkOf(kid string, pub any) map[string]string {
 // test; tests move the clock instead. Floods here come from one address,
 // so the failure limit (tested on its own) is off.
 func jwksHandler(t testing.TB, url string) (*Handler, *testClock) {
-	clk := new(testClock)
+	clk := &testClock{base: time.Now()}
 	return provision(t, &Handler{FailureLimit: -1, JWT: &JWTConfig{JWKSURL: url, JWKSRefreshInterval: caddyDuration(time.Minute)}, now: clk.now}), clk
 }
 
-// testClock is a handler's clock: the real time moved forward by advance.
-type testClock struct{ ahead atomic.Int64 }
+// testClock is a handler's clock: it stands still at base, however slow
+// the machine, until advance moves it forward.
+type testClock struct {
+	base  time.Time
+	ahead atomic.Int64
+}
 
-func (c *testClock) now() time.Time { return time.Now().Add(time.Duration(c.ahead.Load())) }
+func (c *testClock) now() time.Time { return c.base.Add(time.Duration(c.ahead.Load())) }
 
 // advance moves the clock forward by d.
 func (c *testClock) advance(d time.Duration) { c.ahead.Add(int64(d)) }
