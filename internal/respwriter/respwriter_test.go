@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,7 +60,7 @@ func TestWriterStatus(t *testing.T) {
 			if w.Code != tt.code {
 				t.Errorf("Code = %d, want %d", w.Code, tt.code)
 			}
-			if !equal(wa.seen, tt.seen) {
+			if !slices.Equal(wa.seen, tt.seen) {
 				t.Errorf("watcher told %v, want %v", wa.seen, tt.seen)
 			}
 			if rec.Code != tt.wire || rec.Body.String() != tt.wireBody {
@@ -67,18 +68,6 @@ func TestWriterStatus(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // readerFromWriter is a ResponseWriter whose connection takes a reader
