@@ -76,10 +76,9 @@ type Body struct {
 	limit    int64 // bytes allowed, 0 for no limit
 	n        int64 // bytes read so far; read by the reading goroutine only
 	deadline *http.ResponseController
-	fault    atomic.Int32 // the first Kind recorded
-	ended    atomic.Int64 // unix nanoseconds the body ended (EOF), 0 before
-	err      atomic.Pointer[Fault]
-	now      func() time.Time // dates the end of the body
+	ended    atomic.Int64          // unix nanoseconds the body ended (EOF), 0 before
+	err      atomic.Pointer[Fault] // the first fault recorded; its Kind is Fault()
+	now      func() time.Time      // dates the end of the body
 }
 
 // Of returns the guard of r's body, or nil when the body is not guarded.
@@ -170,7 +169,6 @@ func (b *Body) Done() {
 func (b *Body) record(k Kind, err error) *Fault {
 	f := &Fault{Kind: k, Err: err}
 	if b.err.CompareAndSwap(nil, f) {
-		b.fault.Store(int32(k))
 		return f
 	}
 	return b.err.Load()
@@ -182,7 +180,10 @@ func (b *Body) Fault() Kind {
 	if b == nil {
 		return None
 	}
-	return Kind(b.fault.Load())
+	if f := b.err.Load(); f != nil {
+		return f.Kind
+	}
+	return None
 }
 
 // Err returns the recorded fault, nil if there is none.
