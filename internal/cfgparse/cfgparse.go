@@ -47,11 +47,7 @@ func Arg(d *caddyfile.Dispenser, dst *string) error {
 // PositiveInt reads the single positive integer argument of the current
 // subdirective into dst.
 func PositiveInt(d *caddyfile.Dispenser, dst *int) error {
-	name := d.Val()
-	if *dst != 0 {
-		return Repeated(d)
-	}
-	v, err := one(d)
+	name, v, err := first(d, *dst != 0)
 	if err != nil {
 		return err
 	}
@@ -67,11 +63,7 @@ func PositiveInt(d *caddyfile.Dispenser, dst *int) error {
 // into dst. A zero duration is accepted only when allowZero is set (a
 // leeway, say); a negative one never is.
 func Duration(d *caddyfile.Dispenser, dst *caddy.Duration, allowZero bool) error {
-	name := d.Val()
-	if *dst != 0 {
-		return Repeated(d)
-	}
-	v, err := one(d)
+	name, v, err := first(d, *dst != 0)
 	if err != nil {
 		return err
 	}
@@ -88,6 +80,17 @@ func Duration(d *caddyfile.Dispenser, dst *caddy.Duration, allowZero bool) error
 	}
 	*dst = caddy.Duration(dur)
 	return nil
+}
+
+// first returns the current subdirective's name and its one argument,
+// refusing it when set says the block gave it before.
+func first(d *caddyfile.Dispenser, set bool) (name, v string, err error) {
+	name = d.Val()
+	if set {
+		return name, "", Repeated(d)
+	}
+	v, err = one(d)
+	return name, v, err
 }
 
 // one returns the one argument that must follow the subdirective.

@@ -75,3 +75,41 @@ func TestSeenOnce(t *testing.T) {
 		t.Fatalf("second per_replica: got %v, want 'per_replica already specified, at Testfile:4'", err)
 	}
 }
+
+func TestDirectiveArgs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want, wantErr string
+		name              bool
+	}{
+		{in: "d zone-1", want: "zone-1"},
+		{in: "d", wantErr: "wrong argument count"},
+		{in: "d a b", wantErr: "wrong argument count"},
+		{in: "d {a}", want: "{a}"},
+		{in: "d zone-1", want: "zone-1", name: true},
+		{in: `d "a b"`, wantErr: "invalid zone 'a b': expected 1 to 64 letters", name: true},
+	}
+	for _, tt := range tests {
+		d := caddyfile.NewTestDispenser(tt.in)
+		d.Next()
+		var got string
+		var err error
+		if tt.name {
+			err = NameArg(d, &got, "zone")
+		} else {
+			err = OneArg(d, &got)
+		}
+		switch {
+		case tt.wantErr == "" && (err != nil || got != tt.want):
+			t.Errorf("%q (name %v): %q, %v; want %q", tt.in, tt.name, got, err, tt.want)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%q (name %v): %v, want an error containing %q", tt.in, tt.name, err, tt.wantErr)
+		}
+	}
+	d := caddyfile.NewTestDispenser("d {\n\tbogus\n}")
+	d.Next()
+	d.NextBlock(0)
+	if err := Unrecognized(d); err == nil || !strings.Contains(err.Error(), "unrecognized subdirective 'bogus'") || !strings.Contains(err.Error(), ":2") {
+		t.Errorf("Unrecognized = %v, want the subdirective with its line", err)
+	}
+}

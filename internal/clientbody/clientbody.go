@@ -21,9 +21,6 @@ import (
 	"time"
 )
 
-// Now is the clock that dates the end of a body; tests replace it.
-var Now = time.Now
-
 // Kind is whose fault, and which, a failed body read was.
 type Kind int32
 
@@ -79,9 +76,9 @@ type Body struct {
 	limit    int64 // bytes allowed, 0 for no limit
 	n        int64 // bytes read so far; read by the reading goroutine only
 	deadline *http.ResponseController
-	fault    atomic.Int32 // the first Kind recorded
-	ended    atomic.Int64 // unix nanoseconds the body ended (EOF), 0 before
-	err      atomic.Pointer[Fault]
+	ended    atomic.Int64          // unix nanoseconds the body ended (EOF), 0 before
+	err      atomic.Pointer[Fault] // the first fault recorded; its Kind is Fault()
+	now      func() time.Time      // dates the end of the body
 }
 
 // Of returns the guard of r's body, or nil when the body is not guarded.
@@ -103,7 +100,7 @@ func Guard(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Dur
 	if b := Of(r); b != nil {
 		return b
 	}
-	b := &Body{rc: r.Body, limit: limit}
+	b := &Body{rc: r.Body, limit: limit, now: time.Now}
 	if timeout > 0 {
 		rc := http.NewResponseController(w)
 		if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
@@ -113,6 +110,10 @@ func Guard(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Dur
 	r.Body = b
 	return b
 }
+
+// SetClock makes now the clock that dates the end of the body, in place
+// of time.Now; it must be called before the body is read.
+func (b *Body) SetClock(now func() time.Time) { b.now = now }
 
 // Read reads from the client's body and records a client fault.
 func (b *Body) Read(p []byte) (int, error) {
@@ -145,7 +146,7 @@ func (b *Body) Close() error { return b.rc.Close() }
 // end notes the end of the body and lifts its deadline.
 func (b *Body) end() {
 	if b.ended.Load() == 0 {
-		b.ended.Store(Now().UnixNano())
+		b.ended.Store(b.now().UnixNano())
 		b.clearDeadline()
 	}
 }
@@ -168,7 +169,6 @@ func (b *Body) Done() {
 func (b *Body) record(k Kind, err error) *Fault {
 	f := &Fault{Kind: k, Err: err}
 	if b.err.CompareAndSwap(nil, f) {
-		b.fault.Store(int32(k))
 		return f
 	}
 	return b.err.Load()
@@ -180,7 +180,10 @@ func (b *Body) Fault() Kind {
 	if b == nil {
 		return None
 	}
-	return Kind(b.fault.Load())
+	if f := b.err.Load(); f != nil {
+		return f.Kind
+	}
+	return None
 }
 
 // Err returns the recorded fault, nil if there is none.

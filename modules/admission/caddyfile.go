@@ -21,10 +21,7 @@ func init() {
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	cfgparse.WarnNoRenderer(h)
-	return m, err
+	return cfgparse.ParseRefuser(h, new(Handler))
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -40,15 +37,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	h.Zone = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	if !cfgparse.ValidName(h.Zone) {
-		return d.Errf("invalid zone '%s': expected 1 to 64 letters, digits, '.', '_' or '-'", h.Zone)
+	if err := cfgparse.NameArg(d, &h.Zone, "zone"); err != nil {
+		return err
 	}
 	for d.NextBlock(0) {
 		var err error
@@ -64,7 +54,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "retry_after":
 			err = cfgparse.PositiveInt(d, &h.RetryAfter)
 		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
+			return cfgparse.Unrecognized(d)
 		}
 		if err != nil {
 			return err

@@ -5,14 +5,17 @@ import (
 	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/respwriter"
 )
 
 // upgrade wraps the ResponseWriter of a tunnel request to give its slot
 // back as soon as the upgrade is answered: a live feed counts on its
 // upgrade only, as in careq_breaker, and the tunnel that follows holds no
-// slot. ResponseWriterWrapper passes Hijack and the rest through.
+// slot. The shared respwriter.Writer tells it of the status and passes
+// Hijack (through http.ResponseController) and the rest through.
 type upgrade struct {
-	caddyhttp.ResponseWriterWrapper
+	respwriter.Writer
 	h       *Handler
 	class   int
 	connect bool // an HTTP/2 CONNECT: a 2xx starts the tunnel
@@ -21,11 +24,12 @@ type upgrade struct {
 
 var upgrades = sync.Pool{New: func() any { return new(upgrade) }}
 
-func (u *upgrade) WriteHeader(code int) {
-	if code == http.StatusSwitchingProtocols || (u.connect && code >= 200 && code < 300) {
+// OnStatus frees the slot on the answer that starts the tunnel.
+func (u *upgrade) OnStatus(code int) bool {
+	if code == http.StatusSwitchingProtocols || (u.connect && code < 300) {
 		u.free()
 	}
-	u.ResponseWriter.WriteHeader(code)
+	return true
 }
 
 func (u *upgrade) free() {
@@ -41,7 +45,8 @@ func (u *upgrade) free() {
 // the backend takes to answer.
 func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, c int) error {
 	u := upgrades.Get().(*upgrade)
-	u.ResponseWriter, u.h, u.class, u.connect = w, h, c, r.Method == http.MethodConnect
+	u.Reset(w)
+	u.Watch, u.h, u.class, u.connect = u, h, c, r.Method == http.MethodConnect
 	defer func() {
 		u.free()
 		*u = upgrade{}

@@ -120,6 +120,7 @@ type Handler struct {
 	// FailureWindow is the period of FailureLimit. Default: 10s.
 	FailureWindow caddy.Duration `json:"failure_window,omitempty"`
 
+	now      func() time.Time // the clock of every decision; time.Now unless a test sets one
 	verifier *verifier
 	jwks     *jwks
 	cache    *tokenCache
@@ -149,6 +150,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults, reads the keys and starts the JWKS refresher.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if h.now == nil {
+		h.now = time.Now
+	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
@@ -161,7 +165,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.hdrUser = textproto.CanonicalMIMEHeaderKey(orDefault(h.HeaderUser, defaultHeaderUser))
 	h.hdrScopes = textproto.CanonicalMIMEHeaderKey(orDefault(h.HeaderScopes, defaultHeaderScopes))
 	h.cache = newTokenCache(func(d int) { tokenCacheEntries.Add(float64(d)) })
-	go h.cache.sweepEvery(ctx, cacheSweepInterval)
+	go h.cache.sweepEvery(ctx, cacheSweepInterval, h.now)
 	if h.FailureLimit >= 0 {
 		limit, window := h.FailureLimit, time.Duration(h.FailureWindow)
 		if limit == 0 {
@@ -211,6 +215,7 @@ func (h *Handler) provisionJWT(ctx caddy.Context) error {
 		userClaim:   orDefault(c.UserClaim, defaultUserClaim),
 		scopesClaim: orDefault(c.ScopesClaim, defaultScopesClaim),
 		allowed:     make(map[string]bool),
+		now:         h.now,
 	}
 	algs := c.Algorithms
 	switch {
@@ -251,7 +256,7 @@ func (h *Handler) provisionJWT(ctx caddy.Context) error {
 		if interval == 0 {
 			interval = defaultJWKSRefresh
 		}
-		h.jwks = newJWKS(c.JWKSURL, interval, h.onJWKSFetch)
+		h.jwks = newJWKS(c.JWKSURL, interval, h.onJWKSFetch, h.now)
 		// Failing here would keep the whole gateway down with the key
 		// server; start with no keys instead (tokens get 503) and retry.
 		h.jwks.fetch()

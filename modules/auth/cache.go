@@ -119,7 +119,7 @@ func (c *tokenCache) sweep(nowNano int64) {
 }
 
 // sweepEvery runs sweep every interval until ctx is done.
-func (c *tokenCache) sweepEvery(ctx context.Context, interval time.Duration) {
+func (c *tokenCache) sweepEvery(ctx context.Context, interval time.Duration, now func() time.Time) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -18,10 +18,7 @@ func init() {
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	cfgparse.WarnNoRenderer(h)
-	return m, err
+	return cfgparse.ParseRefuser(h, new(Handler))
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -84,7 +81,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				case "file":
 					err = cfgparse.Arg(d, &h.APIKey.File)
 				default:
-					err = d.Errf("unrecognized subdirective '%s'", d.Val())
+					err = cfgparse.Unrecognized(d)
 				}
 				if err != nil {
 					return err
@@ -155,7 +152,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
+			return cfgparse.Unrecognized(d)
 		}
 	}
 	return nil
@@ -200,7 +197,7 @@ func (c *JWTConfig) unmarshal(d *caddyfile.Dispenser) error {
 				}
 			}
 		default:
-			err = d.Errf("unrecognized subdirective '%s'", d.Val())
+			err = cfgparse.Unrecognized(d)
 		}
 		if err != nil {
 			return err

@@ -17,7 +17,7 @@ func (v *verifier) checkClaims(payload []byte) (*identity, reason) {
 	if err := dec.Decode(&claims); err != nil || claims == nil {
 		return nil, malformedToken
 	}
-	t := now()
+	t := v.now()
 	exp, ok := numericDate(claims["exp"])
 	if !ok {
 		return nil, missingClaim

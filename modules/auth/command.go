@@ -118,7 +118,7 @@ func mint(o mintOptions) (string, error) {
 	if method == nil || alg == "none" {
 		return "", fmt.Errorf("unknown algorithm %q", alg)
 	}
-	t := now()
+	t := time.Now()
 	claims := jwt.MapClaims{
 		"sub": o.sub,
 		"iat": t.Unix(),

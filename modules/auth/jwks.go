@@ -40,6 +40,7 @@ type jwks struct {
 	interval time.Duration
 	client   *http.Client
 	onFetch  func(ok bool, err error) // metrics and logs
+	now      func() time.Time         // the handler's clock
 
 	set atomic.Pointer[[]*verKey]
 
@@ -49,12 +50,13 @@ type jwks struct {
 	healthy     atomic.Bool   // the last fetch succeeded
 }
 
-func newJWKS(url string, interval time.Duration, onFetch func(bool, error)) *jwks {
+func newJWKS(url string, interval time.Duration, onFetch func(bool, error), now func() time.Time) *jwks {
 	j := &jwks{
 		url:      url,
 		interval: interval,
 		client:   &http.Client{Timeout: jwksFetchTimeout},
 		onFetch:  onFetch,
+		now:      now,
 	}
 	empty := []*verKey{}
 	j.set.Store(&empty)
@@ -90,7 +92,7 @@ func (j *jwks) refresh(ctx context.Context) bool {
 			}
 			return j.healthy.Load()
 		}
-		wait := j.lastAttempt.Add(jwksDemandGap).Sub(now())
+		wait := j.lastAttempt.Add(jwksDemandGap).Sub(j.now())
 		if j.lastAttempt.IsZero() || wait <= 0 || waited {
 			c := make(chan struct{})
 			j.inflight = c
@@ -118,7 +120,7 @@ func (j *jwks) refresh(ctx context.Context) bool {
 func (j *jwks) retryAfter() time.Duration {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.lastAttempt.Add(jwksDemandGap).Sub(now())
+	return j.lastAttempt.Add(jwksDemandGap).Sub(j.now())
 }
 
 // fetch gets the key set and, if it holds any usable key, replaces the
@@ -127,7 +129,7 @@ func (j *jwks) retryAfter() time.Duration {
 // waiting on it.
 func (j *jwks) fetch() {
 	j.mu.Lock()
-	j.lastAttempt = now()
+	j.lastAttempt = j.now()
 	j.mu.Unlock()
 	keys, err := j.get()
 	ok := err == nil

@@ -83,24 +83,30 @@ func jwkOf(kid string, pub any) map[string]string {
 // interval long enough that its background refresh never runs during a
 // test; tests move the clock instead. Floods here come from one address,
 // so the failure limit (tested on its own) is off.
-func jwksHandler(t testing.TB, url string) *Handler {
-	return provision(t, &Handler{FailureLimit: -1, JWT: &JWTConfig{JWKSURL: url, JWKSRefreshInterval: caddyDuration(time.Minute)}})
+func jwksHandler(t testing.TB, url string) (*Handler, *testClock) {
+	clk := &testClock{base: time.Now()}
+	return provision(t, &Handler{FailureLimit: -1, JWT: &JWTConfig{JWKSURL: url, JWKSRefreshInterval: caddyDuration(time.Minute)}, now: clk.now}), clk
 }
 
-// advance moves the package clock forward by d for the rest of the test.
-func advance(t testing.TB, d time.Duration) {
-	t.Helper()
-	prev := now
-	t.Cleanup(func() { now = time.Now })
-	now = func() time.Time { return prev().Add(d) }
+// testClock is a handler's clock: it stands still at base, however slow
+// the machine, until advance moves it forward.
+type testClock struct {
+	base  time.Time
+	ahead atomic.Int64
 }
+
+func (c *testClock) now() time.Time { return c.base.Add(time.Duration(c.ahead.Load())) }
+
+// advance moves the clock forward by d.
+func (c *testClock) advance(d time.Duration) { c.ahead.Add(int64(d)) }
 
 func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
 func TestJWKSRotation(t *testing.T) {
+	t.Parallel()
 	testKeys(t)
 	ks := newKeyServer(t, jwkOf("a", &ecKey.PublicKey), jwkOf("r", &rsaKey.PublicKey))
-	h := jwksHandler(t, ks.URL)
+	h, clk := jwksHandler(t, ks.URL)
 	okBefore := counterValue(jwksRefreshOK)
 	tokA := sign(t, jwt.SigningMethodES256, ecKey, claims(), "a")
 	if w, _ := serve(t, h, newRequest("GET", "/", bearer(tokA)...)); w.Code != 200 {
@@ -123,7 +129,7 @@ func TestJWKSRotation(t *testing.T) {
 	// The issuer rotates to key b; a token of b triggers a fetch at once
 	// (issue #11: not once per refresh interval) and is judged on it.
 	ks.setKeys(jwkOf("b", edKey.Public()))
-	advance(t, jwksDemandGap)
+	clk.advance(jwksDemandGap)
 	tokB := sign(t, jwt.SigningMethodEdDSA, edKey, claims(), "b")
 	if w, _ := serve(t, h, newRequest("GET", "/", bearer(tokB)...)); w.Code != 200 {
 		t.Fatalf("token of b after the rotation = %d %s", w.Code, w.Body)
@@ -133,12 +139,12 @@ func TestJWKSRotation(t *testing.T) {
 	}
 	// Key a is gone: its cached token is revoked, and a new token of a is
 	// no longer accepted.
-	advance(t, jwksDemandGap)
+	clk.advance(jwksDemandGap)
 	if w, _ := serve(t, h, newRequest("GET", "/", bearer(tokA)...)); w.Code != 401 {
 		t.Fatalf("cached token of removed key a = %d %s", w.Code, w.Body)
 	}
 	tokA2 := sign(t, jwt.SigningMethodES256, ecKey, claims(func(c jwt.MapClaims) { c["sub"] = "other" }), "a")
-	advance(t, jwksDemandGap)
+	clk.advance(jwksDemandGap)
 	if w, _ := serve(t, h, newRequest("GET", "/", bearer(tokA2)...)); w.Code != 401 {
 		t.Fatalf("new token of removed key a = %d %s", w.Code, w.Body)
 	}
@@ -150,9 +156,10 @@ func TestJWKSRotation(t *testing.T) {
 // A key that stays in the set across fetches keeps its cached tokens; one
 // that leaves revokes them at once.
 func TestJWKSRefreshKeepsStayingKeys(t *testing.T) {
+	t.Parallel()
 	testKeys(t)
 	ks := newKeyServer(t, jwkOf("a", &ecKey.PublicKey), jwkOf("r", &rsaKey.PublicKey))
-	h := jwksHandler(t, ks.URL)
+	h, clk := jwksHandler(t, ks.URL)
 	tokA := sign(t, jwt.SigningMethodES256, ecKey, claims(), "a")
 	tokR := sign(t, jwt.SigningMethodRS256, rsaKey, claims(), "r")
 	for _, tok := range []string{tokA, tokR} {
@@ -161,12 +168,12 @@ func TestJWKSRefreshKeepsStayingKeys(t *testing.T) {
 		}
 	}
 	ks.setKeys(jwkOf("a", &ecKey.PublicKey))
-	advance(t, jwksDemandGap)
+	clk.advance(jwksDemandGap)
 	h.jwks.refresh(context.Background())
-	if id := h.cache.get(tokA, now().UnixNano()); id == nil {
+	if id := h.cache.get(tokA, h.now().UnixNano()); id == nil {
 		t.Errorf("token of key a, still in the set, left the cache")
 	}
-	if id := h.cache.get(tokR, now().UnixNano()); id != nil {
+	if id := h.cache.get(tokR, h.now().UnixNano()); id != nil {
 		t.Errorf("token of key r, removed from the set, still cached")
 	}
 }
@@ -174,13 +181,14 @@ func TestJWKSRefreshKeepsStayingKeys(t *testing.T) {
 // A flood of tokens with unknown kids makes at most one fetch per
 // jwksDemandGap, shared by every request that waits for it.
 func TestJWKSUnknownKidFlood(t *testing.T) {
+	t.Parallel()
 	testKeys(t)
 	ks := newKeyServer(t, jwkOf("a", &ecKey.PublicKey))
-	h := jwksHandler(t, ks.URL)
+	h, clk := jwksHandler(t, ks.URL)
 	ks.mu.Lock()
 	ks.delay = 200 * time.Millisecond // the flood piles up behind one fetch
 	ks.mu.Unlock()
-	advance(t, 2*time.Minute)
+	clk.advance(2 * time.Minute)
 	for round := range 2 {
 		var wg sync.WaitGroup
 		codes := make([]int, 200)
@@ -189,7 +197,7 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 			toks[i] = sign(t, jwt.SigningMethodES256, ecKey, claims(), fmt.Sprintf("random-%d-%d", round, i))
 		}
 		if round > 0 {
-			advance(t, jwksDemandGap)
+			clk.advance(jwksDemandGap)
 		}
 		for i := range codes {
 			wg.Add(1)
@@ -216,11 +224,12 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 }
 
 func TestJWKSServerDown(t *testing.T) {
+	t.Parallel()
 	testKeys(t)
 	ks := newKeyServer(t, jwkOf("a", &ecKey.PublicKey))
-	h := jwksHandler(t, ks.URL)
+	h, clk := jwksHandler(t, ks.URL)
 	ks.Close()
-	advance(t, 2*time.Minute)
+	clk.advance(2 * time.Minute)
 	errBefore := counterValue(jwksRefreshError)
 
 	// Cached keys keep working with the key server down.
@@ -230,7 +239,7 @@ func TestJWKSServerDown(t *testing.T) {
 	// A kid no cached key can judge gets 503, never 401; each attempt,
 	// a gap apart, is judged by a fetch of its own.
 	for i := range 2 {
-		advance(t, jwksDemandGap)
+		clk.advance(jwksDemandGap)
 		w, _ := serve(t, h, newRequest("GET", "/", bearer(sign(t, jwt.SigningMethodES256, ecKey, claims(), "new"))...))
 		if w.Code != http.StatusServiceUnavailable || problemReason(t, w.Body.Bytes()) != "keys_unavailable" {
 			t.Fatalf("attempt %d: unknown kid with key server down = %d %s, want 503 keys_unavailable", i, w.Code, w.Body)
@@ -253,11 +262,12 @@ func TestJWKSServerDown(t *testing.T) {
 }
 
 func TestJWKSDownAtStart(t *testing.T) {
+	t.Parallel()
 	testKeys(t)
 	ks := newKeyServer(t)
 	ks.Close()
-	h := jwksHandler(t, ks.URL) // must not fail
-	advance(t, jwksDemandGap)
+	h, clk := jwksHandler(t, ks.URL) // must not fail
+	clk.advance(jwksDemandGap)
 	w, _ := serve(t, h, newRequest("GET", "/", bearer(sign(t, jwt.SigningMethodES256, ecKey, claims(), "a"))...))
 	if w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("token with no keys fetched yet = %d %s, want 503", w.Code, w.Body)

@@ -6,29 +6,17 @@ import (
 	"github.com/careq/gateway/internal/promreg"
 )
 
+// subsystem names the module's metrics: careq_auth_<name>.
+const subsystem = promreg.Subsystem("auth")
+
 // Collectors live for the process and are registered into each config's
 // registry, so counters survive reloads.
 var (
-	decisionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "careq",
-		Subsystem: "auth",
-		Name:      "decisions_total",
-		Help:      "Authentication and authorization decisions, by outcome and reason.",
-	}, []string{"outcome", "reason"})
+	decisionsTotal = subsystem.CounterVec("decisions_total", "Authentication and authorization decisions, by outcome and reason.", "outcome", "reason")
 
-	jwksRefreshesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "careq",
-		Subsystem: "auth",
-		Name:      "jwks_refreshes_total",
-		Help:      "Fetches of JSON Web Key Sets, by result (ok or error).",
-	}, []string{"result"})
+	jwksRefreshesTotal = subsystem.CounterVec("jwks_refreshes_total", "Fetches of JSON Web Key Sets, by result (ok or error).", "result")
 
-	tokenCacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: "careq",
-		Subsystem: "auth",
-		Name:      "token_cache_entries",
-		Help:      "Verified tokens held in the token caches.",
-	})
+	tokenCacheEntries = subsystem.Gauge("token_cache_entries", "Verified tokens held in the token caches.")
 )
 
 // Label children resolved once: the label sets are closed.

@@ -36,7 +36,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		if h.failures != nil && why != missingCredentials && reasons[why].outcome == outcomeUnauthorized {
 			if a, ok := clientAddr(r); ok {
-				h.failures.fail(a, now().UnixNano())
+				h.failures.fail(a, h.now().UnixNano())
 			}
 		}
 		return h.refuse(w, r, why, slot)
@@ -117,7 +117,7 @@ func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 // cheaply (issue #10) when its address has failed too often (429), or when
 // the same token's signature already failed (the negative cache).
 func (h *Handler) checkToken(r *http.Request, token string) (*identity, reason) {
-	t := now().UnixNano()
+	t := h.now().UnixNano()
 	if id := h.cache.get(token, t); id != nil {
 		return id, allowedJWT
 	}
@@ -144,7 +144,7 @@ func (h *Handler) limited(r *http.Request) bool {
 		return false
 	}
 	a, ok := clientAddr(r)
-	return ok && h.failures.wait(a, now().UnixNano()) > 0
+	return ok && h.failures.wait(a, h.now().UnixNano()) > 0
 }
 
 // admit records the identity in placeholders and identity headers and
@@ -208,7 +208,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slo
 	case tooManyFailures:
 		wait := time.Second
 		if a, ok := clientAddr(r); ok && h.failures != nil {
-			wait = max(wait, h.failures.wait(a, now().UnixNano()))
+			wait = max(wait, h.failures.wait(a, h.now().UnixNano()))
 		}
 		secs := strconv.FormatInt(edge.RetryAfterSeconds(wait), 10)
 		// The RateLimit fields (draft-ietf-httpapi-ratelimit-headers), as

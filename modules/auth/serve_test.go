@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,10 +138,13 @@ func TestRequireRules(t *testing.T) {
 }
 
 func TestCachedTokenExpires(t *testing.T) {
-	h := secretHandler(t, func(h *Handler) { h.JWT.Leeway = caddyDuration(10 * time.Second) })
+	t.Parallel()
 	base := time.Now()
-	t.Cleanup(func() { now = time.Now })
-	now = func() time.Time { return base }
+	var at atomic.Int64 // the handler's clock: base + at
+	h := secretHandler(t, func(h *Handler) {
+		h.JWT.Leeway = caddyDuration(10 * time.Second)
+		h.now = func() time.Time { return base.Add(time.Duration(at.Load())) }
+	})
 	tok := sign(t, jwt.SigningMethodHS256, []byte(testSecret), claims(func(c jwt.MapClaims) { c["exp"] = base.Add(time.Minute).Unix() }), "")
 	tests := []struct {
 		name string
@@ -154,7 +158,7 @@ func TestCachedTokenExpires(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			now = func() time.Time { return base.Add(tt.at) }
+			at.Store(int64(tt.at))
 			w, _ := serve(t, h, newRequest("GET", "/", "Authorization", "Bearer "+tok))
 			if w.Code != tt.want {
 				t.Fatalf("at +%s = %d, want %d: %s", tt.at, w.Code, tt.want, w.Body)

@@ -16,9 +16,6 @@ import (
 	"github.com/careq/gateway/internal/caller"
 )
 
-// now is the clock; tests replace it.
-var now = time.Now
-
 // maxTokenLen bounds a token the gateway will parse; real tokens are a few
 // hundred bytes, and the limit keeps a hostile one from costing much.
 const maxTokenLen = 8 << 10
@@ -125,6 +122,7 @@ type verifier struct {
 	leeway      time.Duration
 	userClaim   string
 	scopesClaim string
+	now         func() time.Time // the handler's clock
 }
 
 // tokenHeader is the part of a JOSE header the gateway reads.

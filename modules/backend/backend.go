@@ -77,8 +77,13 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision loads or creates the replica's store.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if !ValidQueueName(h.Name) {
-		return nil // Validate refuses it
+	if h.IdleQueueTimeout == 0 {
+		h.IdleQueueTimeout = caddy.Duration(DefaultIdleQueueTimeout)
+	}
+	if err := h.Validate(); err != nil {
+		// The pooled store below must not be built from settings Validate
+		// refuses.
+		return err
 	}
 	v, loaded, err := stores.LoadOrNew(h.Name, func() (caddy.Destructor, error) {
 		return NewStore(), nil
@@ -87,9 +92,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading the store of replica %q: %w", h.Name, err)
 	}
 	h.store = v.(*Store)
-	if h.IdleQueueTimeout == 0 {
-		h.IdleQueueTimeout = caddy.Duration(DefaultIdleQueueTimeout)
-	}
 	h.store.SetIdleQueueTimeout(time.Duration(h.IdleQueueTimeout))
 	h.api = NewAPI(h.store, h.Name, h.Faults).RestrictCreation(h.CreateScope, h.Queues)
 	h.logger.Debug("replica ready", zap.String("replica", h.Name), zap.Bool("reused_state", loaded), zap.Bool("faults", h.Faults))

@@ -14,9 +14,7 @@ func init() {
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	b := new(Handler)
-	err := b.UnmarshalCaddyfile(h.Dispenser)
-	return b, err
+	return cfgparse.Parse(h, new(Handler))
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -74,7 +72,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("too many queues: one replica holds at most %d", maxQueues)
 			}
 		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
+			return cfgparse.Unrecognized(d)
 		}
 	}
 	return nil

@@ -152,3 +152,19 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidReplicaBuildsNoStore: Provision refuses what Validate refuses
+// before it takes a store from the pool (ARCHITECTURE.md, lifecycle).
+func TestInvalidReplicaBuildsNoStore(t *testing.T) {
+	t.Parallel()
+	h := &Handler{Name: "lifecycle-invalid", IdleQueueTimeout: caddy.Duration(-time.Second)}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	err := h.Provision(ctx)
+	if err == nil || !strings.Contains(err.Error(), "idle_queue_timeout must be") {
+		t.Fatalf("Provision(idle_queue_timeout -1s) = %v, want an error containing %q", err, "idle_queue_timeout must be")
+	}
+	if _, pooled := stores.References(h.Name); pooled || h.store != nil {
+		t.Errorf("an invalid replica left a store behind: pooled %v, held %v", pooled, h.store != nil)
+	}
+}

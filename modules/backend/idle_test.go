@@ -23,9 +23,10 @@ func fillQueues(t *testing.T, s *Store, n int) []Ticket {
 }
 
 func TestIdleQueuesDropped(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	setClock(t, t0)
 	s := newTestStore(t)
+	setClock(s, t0)
 	s.SetIdleQueueTimeout(time.Minute)
 	tickets := fillQueues(t, s, maxQueues)
 
@@ -41,17 +42,17 @@ func TestIdleQueuesDropped(t *testing.T) {
 	if _, err := s.Call("q0"); err != nil {
 		t.Fatal(err)
 	}
-	setClock(t, t0.Add(20*time.Second))
+	setClock(s, t0.Add(20*time.Second))
 	if err := s.Cancel("q1", tickets[1].ID); err != nil {
 		t.Fatal(err)
 	}
-	setClock(t, t0.Add(50*time.Second))
+	setClock(s, t0.Add(50*time.Second))
 	if _, err := s.Create("new", "p", Routine); !errors.As(err, &re) || re.After != 10*time.Second {
 		t.Fatalf("Create 50s after q0 emptied: %v, want Retry after 10s (when q0 has been idle 1m)", err)
 	}
 
 	// At 1m, q0 goes (idle long enough), q1 stays (40s), the others wait.
-	setClock(t, t0.Add(time.Minute))
+	setClock(s, t0.Add(time.Minute))
 	first, err := s.Create("new", "p", Routine)
 	if err != nil {
 		t.Fatalf("Create once q0 had been empty and idle 1m: %v", err)
@@ -75,7 +76,7 @@ func TestIdleQueuesDropped(t *testing.T) {
 	if first.ID == "1" {
 		t.Fatalf("a queue made after a drop numbered its first ticket 1")
 	}
-	setClock(t, t0.Add(2*time.Minute))
+	setClock(s, t0.Add(2*time.Minute))
 	again, err := s.Create("q0", "p2", Routine)
 	if err != nil {
 		t.Fatal(err)
@@ -86,9 +87,10 @@ func TestIdleQueuesDropped(t *testing.T) {
 }
 
 func TestQueueCapIs503WithRetryAfter(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	setClock(t, t0)
 	a := newTestAPI(t, false)
+	setClock(a.store, t0)
 	a.store.SetIdleQueueTimeout(90 * time.Second)
 	fillQueues(t, a.store, maxQueues)
 	w := call(a, "POST", "/api/v1/queues/new/tickets", `{"patient":"p"}`)

@@ -50,7 +50,7 @@ func (s *Store) deliver(queueName, id string) {
 	if err != nil {
 		return // forgotten meanwhile
 	}
-	at := now().UTC()
+	at := s.now().UTC()
 	t.NotifiedAt = &at
 	s.queues[queueName].changed = at
 	s.feed.publish(queueName, eventNotified, t, s.queues[queueName].waitingCount())

@@ -9,9 +9,6 @@ import (
 	"time"
 )
 
-// now is the store's clock; tests replace it.
-var now = time.Now
-
 // The store's caps. A replica is a demo backend that must stay small
 // whatever clients send, so the numbers are fixed rather than knobs.
 const (
@@ -83,8 +80,9 @@ type Store struct {
 	issued uint64        // tickets ever created, in every queue
 	drops  uint64        // queues ever dropped
 
-	notifying   chan struct{} // semaphore of notifications in flight
-	notifyDelay time.Duration // notifyDelay; tests shorten it
+	notifying   chan struct{}    // semaphore of notifications in flight
+	notifyDelay time.Duration    // notifyDelay; tests shorten it
+	now         func() time.Time // the store's clock; tests set it
 	ctx         context.Context
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
@@ -99,6 +97,7 @@ func NewStore() *Store {
 		idle:        DefaultIdleQueueTimeout,
 		notifying:   make(chan struct{}, maxNotifying),
 		notifyDelay: notifyDelay,
+		now:         time.Now,
 		ctx:         ctx,
 		cancel:      cancel,
 	}
@@ -165,7 +164,7 @@ func (s *Store) CreateOrRefuse(queueName, patient string, p Priority, refuse err
 		if refuse != nil {
 			return Ticket{}, refuse
 		}
-		at := now()
+		at := s.now()
 		if len(s.queues) >= maxQueues && s.dropIdleLocked(at) == 0 {
 			return Ticket{}, &RetryError{Err: ErrTooManyQueues, After: s.nextDropLocked(at)}
 		}
@@ -187,14 +186,14 @@ func (s *Store) CreateOrRefuse(queueName, patient string, p Priority, refuse err
 	}
 	q.seq++
 	s.issued++
-	q.changed = now()
+	q.changed = s.now()
 	t := &Ticket{
 		ID:        strconv.FormatUint(q.seq, 10),
 		Queue:     queueName,
 		Patient:   strings.TrimSpace(patient),
 		Priority:  p,
 		Status:    StatusWaiting,
-		CreatedAt: now().UTC(),
+		CreatedAt: s.now().UTC(),
 	}
 	q.tickets[t.ID] = t
 	q.patients[key] = t.ID
@@ -266,7 +265,7 @@ func (s *Store) Call(queueName string) (Ticket, error) {
 		t := q.waiting[p][0]
 		q.waiting[p][0] = nil
 		q.waiting[p] = q.waiting[p][1:]
-		at := now().UTC()
+		at := s.now().UTC()
 		t.Status, t.CalledAt = StatusCalled, &at
 		delete(q.patients, patientKey(t.Patient))
 		q.current = t.ID
@@ -313,7 +312,7 @@ func (s *Store) Cancel(queueName, id string) error {
 			break
 		}
 	}
-	at := now().UTC()
+	at := s.now().UTC()
 	t.Status, t.CancelledAt = StatusCancelled, &at
 	q.changed = at
 	delete(q.patients, patientKey(t.Patient))

@@ -8,12 +8,9 @@ import (
 	"time"
 )
 
-// setClock fixes the store's clock at tm for the rest of the test.
-func setClock(t *testing.T, tm time.Time) {
-	t.Helper()
-	old := now
-	now = func() time.Time { return tm }
-	t.Cleanup(func() { now = old })
+// setClock fixes the store's clock at tm.
+func setClock(s *Store, tm time.Time) {
+	s.now = func() time.Time { return tm }
 }
 
 func newTestStore(t *testing.T) *Store {
@@ -100,13 +97,14 @@ func TestDuplicatePatient(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	s := newTestStore(t)
 	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
-	setClock(t, at)
+	setClock(s, at)
 	a, _ := s.Create("gp", "a", Urgent)
 	b, _ := s.Create("gp", "b", Urgent)
 	c, _ := s.Create("gp", "c", Routine)
-	setClock(t, at.Add(time.Minute))
+	setClock(s, at.Add(time.Minute))
 	if err := s.Cancel("gp", a.ID); err != nil {
 		t.Fatalf("Cancel(a): %v", err)
 	}

@@ -122,17 +122,16 @@ func (c *clockReader) Read(p []byte) (int, error) {
 // the request body, so a client trickling its body for 6s in front of a
 // backend that answers at once is no failure; without a guard it is.
 func TestSlowUploadIsNotASlowBackend(t *testing.T) {
+	t.Parallel()
 	clock := time.Unix(1_000_000, 0)
-	now = func() time.Time { return clock }
-	clientbody.Now = now
-	t.Cleanup(func() { now, clientbody.Now = time.Now, time.Now })
+	now := func() time.Time { return clock }
 	for _, guarded := range []bool{true, false} {
-		h := provision(t, &Handler{Name: fmt.Sprintf("slow-upload-%v", guarded), ConsecutiveFailures: 100, FailureLatency: caddy.Duration(5 * time.Second)})
+		h := provision(t, &Handler{Name: fmt.Sprintf("slow-upload-%v", guarded), ConsecutiveFailures: 100, FailureLatency: caddy.Duration(5 * time.Second), now: now})
 		w := httptest.NewRecorder()
 		body := &clockReader{data: `{"patient":"Ada"}`, step: 6 * time.Second / 18, clock: &clock}
 		r := httptest.NewRequest(http.MethodPost, "/queues/a/tickets", io.NopCloser(body))
 		if guarded {
-			clientbody.Guard(w, r, 0, 0)
+			clientbody.Guard(w, r, 0, 0).SetClock(now)
 		}
 		_ = h.ServeHTTP(w, r, proxyLike(201))
 		want := map[bool]string{true: "success", false: "failure"}[guarded]

@@ -120,10 +120,11 @@ type Handler struct {
 	// not count either way. Default: false.
 	CountBusy bool `json:"count_busy,omitempty"`
 
-	entry    *entry        // the breaker, shared through the pool
-	poolKey  string        // entry's key in the pool until Cleanup
-	failSet  [2]uint64     // bit s-500 set for each failure status
-	latency  time.Duration // FailureLatency, 0 when off
+	entry    *entry           // the breaker, shared through the pool
+	poolKey  string           // entry's key in the pool until Cleanup
+	failSet  [2]uint64        // bit s-500 set for each failure status
+	latency  time.Duration    // FailureLatency, 0 when off
+	now      func() time.Time // the clock that measures a call's latency; time.Now unless a test sets one
 	rejOpen  prometheus.Counter
 	rejHalf  prometheus.Counter
 	rejShed  prometheus.Counter
@@ -142,6 +143,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults and joins, or creates, the named breaker.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if h.now == nil {
+		h.now = time.Now
+	}
 	if h.ConsecutiveFailures == 0 {
 		h.ConsecutiveFailures = defaultConsecutiveFailures
 	}
@@ -162,6 +166,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if len(h.FailureStatus) == 0 {
 		h.FailureStatus = slices.Clone(defaultFailureStatus)
+	}
+	if err := h.Validate(); err != nil {
+		// The collectors' children and the pooled breaker below must not
+		// be built from settings Validate refuses.
+		return err
 	}
 	h.failSet = [2]uint64{}
 	for _, s := range h.FailureStatus {

@@ -37,16 +37,26 @@ func TestValidate(t *testing.T) {
 			}
 			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 			defer cancel()
-			if err := h.Provision(ctx); err != nil {
-				t.Fatal(err)
+			// Provision refuses what Validate refuses, before it builds
+			// anything shared (ARCHITECTURE.md, Lifecycle).
+			err := h.Provision(ctx)
+			if err == nil {
+				defer h.Cleanup()
+				err = h.Validate()
 			}
-			defer h.Cleanup()
-			err := h.Validate()
 			if tt.wantErr == "" && err != nil {
-				t.Fatalf("Validate() = %v", err)
+				t.Fatalf("Provision, Validate = %v", err)
 			}
 			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Fatalf("Validate() = %v, want error containing %q", err, tt.wantErr)
+				t.Fatalf("Provision, Validate = %v, want error containing %q", err, tt.wantErr)
+			}
+			if tt.wantErr != "" {
+				regMu.Lock()
+				listed := len(registry[h.Name])
+				regMu.Unlock()
+				if h.entry != nil || listed != 0 {
+					t.Errorf("an invalid config left a breaker behind: entry %v, %d in the registry", h.entry != nil, listed)
+				}
 			}
 		})
 	}

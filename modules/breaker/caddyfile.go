@@ -15,10 +15,7 @@ func init() {
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	cfgparse.WarnNoRenderer(h)
-	return m, err
+	return cfgparse.ParseRefuser(h, new(Handler))
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -38,12 +35,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	h.Name = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
+	if err := cfgparse.OneArg(d, &h.Name); err != nil {
+		return err
 	}
 	for d.NextBlock(0) {
 		var err error
@@ -105,7 +98,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.FailureStatus = append(h.FailureStatus, v)
 			}
 		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
+			return cfgparse.Unrecognized(d)
 		}
 		if err != nil {
 			return err

@@ -5,27 +5,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
 	"github.com/careq/gateway/internal/clientbody"
 	"github.com/careq/gateway/internal/edge"
+	"github.com/careq/gateway/internal/respwriter"
 )
 
-// now is the clock that measures a call's latency.
-var now = time.Now
-
-// call is one request let through a breaker. It wraps the ResponseWriter
-// to see the status; ResponseWriterWrapper passes Flush, Hijack and the
-// rest on through http.ResponseController, so WebSockets work through it.
+// call is one request let through a breaker. It watches the status
+// through the shared respwriter.Writer, which passes Flush, Hijack (through
+// http.ResponseController) and the rest on, so WebSockets work through it.
 // Calls are pooled: a request through a closed breaker allocates none.
 type call struct {
-	caddyhttp.ResponseWriterWrapper
+	respwriter.Writer
 	h        *Handler
 	done     func(error)      // reports the outcome when the call was admitted with admitLater
 	settled  bool             // the outcome is known and the in-flight slot freed
 	outcome  error            // once settled
 	tunnel   bool             // an extended CONNECT: a 2xx starts a tunnel
-	status   int              // first final status written (or 101), 0 before
 	start    time.Time        // when the call was let through, with failure_latency
 	header   time.Time        // when the status was written, with failure_latency
 	err      error            // what the next handler returned
@@ -39,44 +34,32 @@ var calls = sync.Pool{New: func() any { return new(call) }}
 
 func newCall(w http.ResponseWriter, r *http.Request, h *Handler, done func(error)) *call {
 	c := calls.Get().(*call)
-	c.ResponseWriter = w
+	c.Reset(w)
+	c.Watch = c
 	c.h, c.done, c.r = h, done, r
 	c.body = clientbody.Of(r)
 	c.tunnel = r.Method == http.MethodConnect
 	if h.latency > 0 {
-		c.start = now()
+		c.start = h.now()
 	}
 	return c
 }
 
-// WriteHeader notes the status. A protocol switch ends the call there: a
-// WebSocket is judged on its upgrade, and the tunnel that follows neither
-// holds an in-flight slot nor is cut when the breaker opens.
-func (c *call) WriteHeader(code int) {
-	if c.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		c.status = code
-		if c.h.latency > 0 {
-			c.header = now()
-		}
-		if code == http.StatusTooManyRequests || (c.h.failing(code) && c.Header().Get("Retry-After") != "") {
-			c.busy = true
-		}
-		if code == http.StatusSwitchingProtocols || (c.tunnel && code < 300) {
-			c.settle(c.h.slow(c))
-		}
+// OnStatus notes the first final status (or 101), written or implicit. A
+// protocol switch ends the call there: a WebSocket is judged on its
+// upgrade, and the tunnel that follows neither holds an in-flight slot nor
+// is cut when the breaker opens.
+func (c *call) OnStatus(code int) bool {
+	if c.h.latency > 0 {
+		c.header = c.h.now()
 	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-// Write notes the implicit 200 of a body written without a header.
-func (c *call) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-		if c.h.latency > 0 {
-			c.header = now()
-		}
+	if code == http.StatusTooManyRequests || (c.h.failing(code) && c.Header().Get("Retry-After") != "") {
+		c.busy = true
 	}
-	return c.ResponseWriter.Write(b)
+	if code == http.StatusSwitchingProtocols || (c.tunnel && code < 300) {
+		c.settle(c.h.slow(c))
+	}
+	return true
 }
 
 // settle records the outcome, reports it through done and frees the
@@ -125,13 +108,13 @@ func (h *Handler) judge(c *call, r *http.Request) error {
 		return errExcluded // raised inside the route, not by the backend
 	}
 	switch {
-	case c.status == 499:
+	case c.Code == 499:
 		return errExcluded // reverse_proxy's record of a client hang-up
 	case c.busy && h.CountBusy:
 		return errFailure
 	case c.busy:
 		return errExcluded // "busy" is not "broken" (issue #10)
-	case h.failing(c.status):
+	case h.failing(c.Code):
 		return errFailure
 	}
 	return h.slow(c)
@@ -145,7 +128,7 @@ func (h *Handler) slow(c *call) error {
 	}
 	at := c.header
 	if at.IsZero() {
-		at = now()
+		at = h.now()
 	}
 	// The backend is timed from the end of the request body: the time a
 	// client takes to upload is not the backend's (issue #10).

@@ -6,28 +6,21 @@ import (
 	"github.com/careq/gateway/internal/promreg"
 )
 
+// subsystem names the module's metrics: careq_breaker_<name>.
+const subsystem = promreg.Subsystem("breaker")
+
 // The collectors are created once per process and registered into every
 // config's registry, so a reload neither panics nor resets a counter.
 var (
-	transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "careq",
-		Subsystem: "breaker",
-		Name:      "transitions_total",
-		Help:      "State changes of a circuit breaker, automatic or forced by an operator.",
-	}, []string{"breaker", "from", "to"})
+	transitions = subsystem.CounterVec("transitions_total", "State changes of a circuit breaker, automatic or forced by an operator.", "breaker", "from", "to")
 
-	rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "careq",
-		Subsystem: "breaker",
-		Name:      "rejected_total",
-		Help:      "Requests a circuit breaker answered 503 without calling the backend: open, half_open (probes busy) or shed (max_concurrent reached).",
-	}, []string{"breaker", "reason"})
+	rejected = subsystem.CounterVec("rejected_total", "Requests a circuit breaker answered 503 without calling the backend: open, half_open (probes busy) or shed (max_concurrent reached).", "breaker", "reason")
 
 	gauges = gaugeCollector{
-		state: prometheus.NewDesc("careq_breaker_state",
-			"State of a circuit breaker: 0 closed, 1 half-open, 2 open.", []string{"breaker"}, nil),
-		inFlight: prometheus.NewDesc("careq_breaker_in_flight",
-			"Calls a circuit breaker let through that have not yet been answered (an upgraded WebSocket no longer counts).", []string{"breaker"}, nil),
+		state: subsystem.Desc("state",
+			"State of a circuit breaker: 0 closed, 1 half-open, 2 open.", "breaker"),
+		inFlight: subsystem.Desc("in_flight",
+			"Calls a circuit breaker let through that have not yet been answered (an upgraded WebSocket no longer counts).", "breaker"),
 	}
 )
 

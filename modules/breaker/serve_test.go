@@ -96,10 +96,10 @@ func TestWhatCounts(t *testing.T) {
 }
 
 func TestSlowCallIsAFailure(t *testing.T) {
+	t.Parallel()
 	clock := time.Unix(1_000_000, 0)
-	now = func() time.Time { return clock }
-	t.Cleanup(func() { now = time.Now })
-	h := provision(t, &Handler{Name: "slow", ConsecutiveFailures: 100, FailureLatency: caddy.Duration(2 * time.Second)})
+	h := provision(t, &Handler{Name: "slow", ConsecutiveFailures: 100, FailureLatency: caddy.Duration(2 * time.Second),
+		now: func() time.Time { return clock }})
 	tests := []struct {
 		name   string
 		header time.Duration // time to the response header

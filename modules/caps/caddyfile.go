@@ -16,10 +16,7 @@ func init() {
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	cfgparse.WarnNoRenderer(h)
-	return m, err
+	return cfgparse.ParseRefuser(h, new(Handler))
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -33,15 +30,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	h.Name = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	if !cfgparse.ValidName(h.Name) {
-		return d.Errf("invalid name '%s': expected 1 to 64 letters, digits, '.', '_' or '-'", h.Name)
+	if err := cfgparse.NameArg(d, &h.Name, "name"); err != nil {
+		return err
 	}
 	for d.NextBlock(0) {
 		var err error
@@ -57,7 +47,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "max_keys":
 			err = cfgparse.PositiveInt(d, &h.MaxKeys)
 		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
+			return cfgparse.Unrecognized(d)
 		}
 		if err != nil {
 			return err

@@ -6,34 +6,17 @@ import (
 	"github.com/careq/gateway/internal/promreg"
 )
 
-const (
-	metricsNamespace = "careq"
-	metricsSubsystem = "caps"
-)
+// subsystem names the module's metrics: careq_caps_<name>.
+const subsystem = promreg.Subsystem("caps")
 
 // The collectors live for the whole process so that reloads keep counting;
 // each config registers them into its own registry.
 var (
-	decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metricsNamespace,
-		Subsystem: metricsSubsystem,
-		Name:      "decisions_total",
-		Help:      "Cap decisions by caps name, kind (requests, tunnels; any for full) and outcome (allowed, refused, full).",
-	}, []string{"caps", "kind", "outcome"})
+	decisions = subsystem.CounterVec("decisions_total", "Cap decisions by caps name, kind (requests, tunnels; any for full) and outcome (allowed, refused, full).", "caps", "kind", "outcome")
 
-	inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: metricsNamespace,
-		Subsystem: metricsSubsystem,
-		Name:      "in_flight",
-		Help:      "Requests in flight and tunnels open that count against a cap, by caps name and kind.",
-	}, []string{"caps", "kind"})
+	inFlight = subsystem.GaugeVec("in_flight", "Requests in flight and tunnels open that count against a cap, by caps name and kind.", "caps", "kind")
 
-	keysGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: metricsNamespace,
-		Subsystem: metricsSubsystem,
-		Name:      "keys",
-		Help:      "Callers that hold a request or a tunnel, by caps name.",
-	}, []string{"caps"})
+	keysGauge = subsystem.GaugeVec("keys", "Callers that hold a request or a tunnel, by caps name.", "caps")
 )
 
 // registerMetrics registers the collectors in reg.

@@ -98,9 +98,9 @@ func BenchmarkRedisReplay(b *testing.B) {
 func BenchmarkMemoryPerAnswer(b *testing.B) {
 	const n = 100_000
 	fp := fingerprint("POST", "/api/v1/queues/cardiology/tickets", []byte(`{"patient":"Ada"}`))
-	rw := &recorder{ResponseWriter: &discard{h: make(http.Header)}, keep: defaultHeaders, max: defaultMaxAnswer}
+	rw := newRecorder(&discard{h: make(http.Header)}, defaultHeaders, defaultMaxAnswer)
 	_ = ticketAnswer(rw, nil)
-	rec := answer{status: rw.status, fields: rw.fields, body: rw.body}
+	rec := answer{status: rw.Code, fields: rw.fields, body: rw.body}
 	keys := make([]digest, n)
 	for i := range keys {
 		keys[i] = storeKey(fmt.Sprint("id:kiosk-", i), "POST", "/api/v1/queues/cardiology/tickets", "8e03978e-40d5-43e8-bc93-6894a57f9324")

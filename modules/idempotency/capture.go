@@ -3,6 +3,8 @@ package idempotency
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/careq/gateway/internal/respwriter"
 )
 
 // recorder passes the backend's answer through to the client unchanged
@@ -10,32 +12,30 @@ import (
 // replaying and its body, up to max bytes. An answer whose body turns out
 // larger (or announces a larger Content-Length) is not copied any further
 // and its copy is dropped: the gateway never buffers more than max bytes
-// of one answer, and never delays a byte of it.
+// of one answer, and never delays a byte of it. The shared
+// respwriter.Writer records the status (Code) and hands it the body (Tee).
 type recorder struct {
-	http.ResponseWriter
+	respwriter.Writer
 	keep   []string // canonical names of the fields to store
 	max    int
-	status int // the final status; 0 until written
 	fields []field
 	body   []byte
 	over   bool  // the body is larger than max: nothing is stored
 	length int64 // the announced Content-Length, or -1
 }
 
-// Unwrap lets http.ResponseController reach the connection (Flush, Hijack).
-func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+// newRecorder returns a recorder over w that keeps the fields named in keep
+// and a body of up to max bytes.
+func newRecorder(w http.ResponseWriter, keep []string, max int) *recorder {
+	rec := &recorder{keep: keep, max: max}
+	rec.Reset(w)
+	rec.Watch, rec.Tee = rec, rec
+	return rec
+}
 
-func (rec *recorder) WriteHeader(status int) {
-	if rec.status != 0 {
-		rec.ResponseWriter.WriteHeader(status)
-		return
-	}
-	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
-		// 100 Continue, 103 Early Hints: informational, not the answer.
-		rec.ResponseWriter.WriteHeader(status)
-		return
-	}
-	rec.status = status
+// OnStatus keeps the fields worth replaying and the announced length of
+// the answer's body.
+func (rec *recorder) OnStatus(int) bool {
 	h := rec.Header()
 	for _, name := range rec.keep {
 		for _, v := range h[name] {
@@ -51,20 +51,18 @@ func (rec *recorder) WriteHeader(status int) {
 			rec.length = n
 		}
 	}
-	rec.ResponseWriter.WriteHeader(status)
+	return true
 }
 
 // complete reports whether a storable answer was received whole although
 // the exchange did not end normally: its body is as long as the
 // Content-Length it announced.
 func (rec *recorder) complete() bool {
-	return storable(rec.status) && !rec.over && rec.length >= 0 && int64(len(rec.body)) == rec.length
+	return storable(rec.Code) && !rec.over && rec.length >= 0 && int64(len(rec.body)) == rec.length
 }
 
-func (rec *recorder) Write(p []byte) (int, error) {
-	if rec.status == 0 {
-		rec.WriteHeader(http.StatusOK)
-	}
+// Copy keeps a copy of what was written to the client, up to max bytes.
+func (rec *recorder) Copy(p []byte) {
 	if !rec.over {
 		if len(rec.body)+len(p) > rec.max {
 			rec.over, rec.body = true, nil
@@ -72,5 +70,4 @@ func (rec *recorder) Write(p []byte) (int, error) {
 			rec.body = append(rec.body, p...)
 		}
 	}
-	return rec.ResponseWriter.Write(p)
 }

@@ -6,27 +6,15 @@ import (
 	"github.com/careq/gateway/internal/promreg"
 )
 
-const (
-	metricsNamespace = "careq"
-	metricsSubsystem = "idempotency"
-)
+// subsystem names the module's metrics: careq_idempotency_<name>.
+const subsystem = promreg.Subsystem("idempotency")
 
 // The collectors live for the whole process so that reloads keep counting;
 // each config registers them into its own registry.
 var (
-	outcomesVec = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metricsNamespace,
-		Subsystem: metricsSubsystem,
-		Name:      "requests_total",
-		Help:      "Requests with an Idempotency-Key by outcome (stored, replayed, conflict, mismatch, invalid, not_stored, passed, refused).",
-	}, []string{"outcome"})
+	outcomesVec = subsystem.CounterVec("requests_total", "Requests with an Idempotency-Key by outcome (stored, replayed, conflict, mismatch, invalid, not_stored, passed, refused).", "outcome")
 
-	storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metricsNamespace,
-		Subsystem: metricsSubsystem,
-		Name:      "store_errors_total",
-		Help:      "Store operations that failed or timed out, by operation (claim, complete, release, decode).",
-	}, []string{"op"})
+	storeErrors = subsystem.CounterVec("store_errors_total", "Store operations that failed or timed out, by operation (claim, complete, release, decode).", "op")
 )
 
 // outcomes are the children of outcomesVec, looked up once.

@@ -60,7 +60,7 @@ func (h *Handler) serveKeyed(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 
 	// This request holds the key: proxy it and keep its answer.
-	rw := &recorder{ResponseWriter: w, keep: h.keep, max: h.MaxAnswer}
+	rw := newRecorder(w, h.keep, h.MaxAnswer)
 	done := false
 	defer func() {
 		if done {
@@ -82,7 +82,7 @@ func (h *Handler) serveKeyed(w http.ResponseWriter, r *http.Request, next caddyh
 	err = next.ServeHTTP(rw, r)
 	done = true
 	gone := r.Context().Err() != nil && !rw.complete()
-	if err != nil || gone || !storable(rw.status) || rw.over {
+	if err != nil || gone || !storable(rw.Code) || rw.over {
 		// An edge answer (err), a client that hung up before the whole
 		// answer arrived (reverse_proxy records that as 499 without an
 		// error), an answer the client may retry, or one too large to
@@ -97,7 +97,7 @@ func (h *Handler) serveKeyed(w http.ResponseWriter, r *http.Request, next caddyh
 
 // keepAnswer replaces the claim with the recorded answer.
 func (h *Handler) keepAnswer(ctx context.Context, sk *digest, claim []byte, fp digest, rw *recorder) {
-	a := encodeAnswer(fp, answer{status: rw.status, fields: rw.fields, body: rw.body})
+	a := encodeAnswer(fp, answer{status: rw.Code, fields: rw.fields, body: rw.body})
 	ok, err := h.store.complete(ctx, sk, claim, a, time.Duration(h.TTL))
 	switch {
 	case err != nil:
@@ -239,7 +239,7 @@ const warnInterval = 30 * time.Second
 type warner struct{ last atomic.Int64 }
 
 func (w *warner) due() bool {
-	t := now().UnixNano()
+	t := time.Now().UnixNano()
 	l := w.last.Load()
 	return t-l >= int64(warnInterval) && w.last.CompareAndSwap(l, t)
 }

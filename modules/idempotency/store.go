@@ -27,9 +27,6 @@ type store interface {
 	release(ctx context.Context, key *digest, claim []byte) error
 }
 
-// now is the clock of the local store; tests replace it.
-var now = time.Now
-
 // entryOverhead is what one record costs beyond its bytes: the entry, its
 // map slot and key (BenchmarkMemoryPerAnswer measures about 203 bytes).
 const entryOverhead = 208
@@ -45,8 +42,9 @@ const maxShards = 16
 type localStore struct {
 	shards     []localShard
 	mask       uint64
-	maxEntries int // per shard
-	maxBytes   int // per shard
+	maxEntries int              // per shard
+	maxBytes   int              // per shard
+	now        func() time.Time // the store's clock; time.Now unless a test sets one
 }
 
 type localShard struct {
@@ -75,6 +73,7 @@ func newLocalStore(maxEntries, maxBytes, maxAnswer int) *localStore {
 		mask:       uint64(n - 1),
 		maxEntries: max(1, maxEntries/n),
 		maxBytes:   max(1, maxBytes/n),
+		now:        time.Now,
 	}
 	for i := range s.shards {
 		s.shards[i].m = make(map[digest]*localEntry)
@@ -87,7 +86,7 @@ func (s *localStore) shard(key *digest) *localShard {
 }
 
 func (s *localStore) claim(_ context.Context, key *digest, claim []byte, lock time.Duration) ([]byte, error) {
-	t := now().UnixNano()
+	t := s.now().UnixNano()
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -102,7 +101,7 @@ func (s *localStore) claim(_ context.Context, key *digest, claim []byte, lock ti
 }
 
 func (s *localStore) complete(_ context.Context, key *digest, claim, rec []byte, ttl time.Duration) (bool, error) {
-	t := now().UnixNano()
+	t := s.now().UnixNano()
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -102,17 +102,18 @@ func testOneClaimWins(t *testing.T, stores ...store) {
 	}
 }
 
-// fakeClock moves the local store's clock.
-func fakeClock(t *testing.T) func(time.Duration) {
+// fakeClock gives s a clock of its own and returns what moves it.
+func fakeClock(s *localStore) func(time.Duration) {
 	cur := time.Unix(1_700_000_000, 0)
 	var mu sync.Mutex
-	now = func() time.Time { mu.Lock(); defer mu.Unlock(); return cur }
-	t.Cleanup(func() { now = time.Now })
+	s.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return cur }
 	return func(d time.Duration) { mu.Lock(); cur = cur.Add(d); mu.Unlock() }
 }
 
 func TestLocalStoreContract(t *testing.T) {
-	testStoreContract(t, newLocalStore(1000, 1<<20, 1024), fakeClock(t))
+	t.Parallel()
+	s := newLocalStore(1000, 1<<20, 1024)
+	testStoreContract(t, s, fakeClock(s))
 }
 
 func TestLocalStoreOneClaimWins(t *testing.T) {
@@ -120,7 +121,7 @@ func TestLocalStoreOneClaimWins(t *testing.T) {
 }
 
 func TestLocalStoreBounds(t *testing.T) {
-	fakeClock(t)
+	t.Parallel()
 	ctx := context.Background()
 	fp := fingerprint("POST", "/q", nil)
 	put := func(s *localStore, i, size int) digest {
@@ -144,6 +145,7 @@ func TestLocalStoreBounds(t *testing.T) {
 
 	t.Run("entries", func(t *testing.T) {
 		s := newLocalStore(10, 1<<20, 1024)
+		fakeClock(s)
 		first := put(s, 0, 10)
 		for i := 1; i < 30; i++ {
 			put(s, i, 10)
@@ -157,6 +159,7 @@ func TestLocalStoreBounds(t *testing.T) {
 	})
 	t.Run("bytes", func(t *testing.T) {
 		s := newLocalStore(1000, 10_000, 1000)
+		fakeClock(s)
 		for i := range 100 {
 			put(s, i, 1000)
 		}

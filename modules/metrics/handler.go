@@ -23,9 +23,6 @@ const moduleName = "careq_metrics"
 // handlers and logs ({http.vars.careq.route}).
 const RouteVar = "careq.route"
 
-// now is the clock; tests replace it.
-var now = time.Now
-
 func init() {
 	caddy.RegisterModule(Handler{})
 }
@@ -56,6 +53,8 @@ type Handler struct {
 	rm *routeMetrics
 	// routeVal is Route as an interface value, boxed once.
 	routeVal any
+	// now is the clock; time.Now unless a test sets one.
+	now func() time.Time
 }
 
 // CaddyModule returns the Caddy module information.
@@ -69,13 +68,15 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision registers the collectors in the config's registry and resolves
 // the route's children.
 func (h *Handler) Provision(ctx caddy.Context) error {
+	if h.now == nil {
+		h.now = time.Now
+	}
 	if err := register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	// An invalid name must not become a label value; Validate, which runs
-	// next, rejects the config.
-	if checkRoute(h.Route) != nil {
-		return nil
+	if err := h.Validate(); err != nil {
+		// An invalid name must not become a label value.
+		return err
 	}
 	h.rm = metricsFor(h.Route)
 	h.routeVal = h.Route
@@ -111,8 +112,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	rm := h.rm
 	caddyhttp.SetVar(r.Context(), RouteVar, h.routeVal)
 	rm.inFlight.Inc()
-	start := now()
-	rec := newRecorder(w)
+	start := h.now()
+	rec := newRecorder(w, h.now)
 	defer func() {
 		if p := recover(); p != nil {
 			rm.countPanic(r, rec, p, start)
@@ -120,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}()
 	err := next.ServeHTTP(rec, r)
-	rm.count(r, rec.status, rec.switched, err, start, now())
+	rm.count(r, rec.Code, rec.switched, err, start, h.now())
 	rec.release()
 	return err
 }
@@ -164,14 +165,14 @@ func (rm *routeMetrics) countGateway(method, code int, cause edge.Cause) {
 func (rm *routeMetrics) countPanic(r *http.Request, rec *recorder, p any, start time.Time) {
 	e, _ := p.(error)
 	switch {
-	case rec.status != 0:
+	case rec.Code != 0:
 		// The answer had begun; it ends broken, but it was the backend's.
-		rm.count(r, rec.status, rec.switched, nil, start, now())
+		rm.count(r, rec.Code, rec.switched, nil, start, rec.now())
 	case e != nil && errors.Is(e, http.ErrAbortHandler):
 		rm.inFlight.Dec()
 	default:
 		internal := edge.New(http.StatusInternalServerError, edge.InternalError, "").HandlerError()
-		rm.count(r, 0, time.Time{}, internal, start, now())
+		rm.count(r, 0, time.Time{}, internal, start, rec.now())
 	}
 }
 

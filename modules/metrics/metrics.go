@@ -8,15 +8,17 @@ import (
 	"github.com/careq/gateway/internal/promreg"
 )
 
+// httpMetrics and upstreamMetrics name the module's metrics:
+// careq_http_<name> and careq_upstream_<name>.
+const (
+	httpMetrics     = promreg.Subsystem("http")
+	upstreamMetrics = promreg.Subsystem("upstream")
+)
+
 // The collectors are created once per process and registered into every
 // config's registry, so a reload neither panics nor resets a counter.
 var (
-	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "careq",
-		Subsystem: "http",
-		Name:      "requests_total",
-		Help:      "Requests served on a route, by method, status code and who answered (gateway or backend).",
-	}, []string{"route", "method", "code", "source"})
+	requestsTotal = httpMetrics.CounterVec("requests_total", "Requests served on a route, by method, status code and who answered (gateway or backend).", "route", "method", "code", "source")
 
 	requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "careq",
@@ -32,26 +34,11 @@ var (
 		NativeHistogramMinResetDuration: time.Hour,
 	}, []string{"route"})
 
-	requestsInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: "careq",
-		Subsystem: "http",
-		Name:      "requests_in_flight",
-		Help:      "Requests being handled on a route, open WebSocket tunnels included.",
-	}, []string{"route"})
+	requestsInFlight = httpMetrics.GaugeVec("requests_in_flight", "Requests being handled on a route, open WebSocket tunnels included.", "route")
 
-	gatewayResponses = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "careq",
-		Subsystem: "http",
-		Name:      "gateway_responses_total",
-		Help:      "Answers the gateway gave itself on a route (problem documents), by cause and status code.",
-	}, []string{"route", "cause", "code"})
+	gatewayResponses = httpMetrics.CounterVec("gateway_responses_total", "Answers the gateway gave itself on a route (problem documents), by cause and status code.", "route", "cause", "code")
 
-	upstreamFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "careq",
-		Subsystem: "upstream",
-		Name:      "failures_total",
-		Help:      "Requests on a route that failed because of the backend: dial (unreachable), timeout, bad_response.",
-	}, []string{"route", "kind"})
+	upstreamFailures = upstreamMetrics.CounterVec("failures_total", "Requests on a route that failed because of the backend: dial (unreachable), timeout, bad_response.", "route", "kind")
 )
 
 // durationBuckets suit an API gateway: from a cached answer (~1ms) to the

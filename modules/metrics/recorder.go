@@ -1,33 +1,34 @@
 package metrics
 
 import (
-	"io"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/careq/gateway/internal/respwriter"
 )
 
-// recorder notes the final status code a handler writes. Embedding
-// ResponseWriterWrapper keeps http.ResponseController working through it
-// (Unwrap), so reverse_proxy can still flush streams and hijack the
-// connection for a WebSocket upgrade.
+// recorder notes the final status code a handler writes, through the
+// shared respwriter.Writer (which keeps http.ResponseController working, so
+// reverse_proxy can still flush streams and hijack the connection for a
+// WebSocket upgrade), and when a 101 Switching Protocols was written.
 type recorder struct {
-	caddyhttp.ResponseWriterWrapper
+	respwriter.Writer
 
-	// status is the final status written, 0 until one is.
-	status int
 	// switched is when a 101 Switching Protocols was written.
 	switched time.Time
+	// now is the handler's clock.
+	now func() time.Time
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
 
-// newRecorder returns a recorder over w from the pool.
-func newRecorder(w http.ResponseWriter) *recorder {
+// newRecorder returns a recorder over w from the pool that reads the time
+// from now.
+func newRecorder(w http.ResponseWriter, now func() time.Time) *recorder {
 	rec := recorders.Get().(*recorder)
-	rec.ResponseWriter = w
+	rec.Reset(w)
+	rec.Watch, rec.now = rec, now
 	return rec
 }
 
@@ -37,38 +38,10 @@ func (rec *recorder) release() {
 	recorders.Put(rec)
 }
 
-// WriteHeader records the first final status. Informational answers
-// (100 Continue, 103 Early Hints) may precede it and are not the answer,
-// except 101, after which the connection belongs to another protocol.
-func (rec *recorder) WriteHeader(code int) {
-	if rec.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		rec.status = code
-		if code == http.StatusSwitchingProtocols {
-			rec.switched = now()
-		}
+// OnStatus notes when a protocol switch was answered.
+func (rec *recorder) OnStatus(code int) bool {
+	if code == http.StatusSwitchingProtocols {
+		rec.switched = rec.now()
 	}
-	rec.ResponseWriter.WriteHeader(code)
+	return true
 }
-
-// Write records an implicit 200 when no status was written.
-func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	return rec.ResponseWriter.Write(b)
-}
-
-// ReadFrom records an implicit 200 when no status was written; the
-// wrapper's ReadFrom would bypass Write.
-func (rec *recorder) ReadFrom(r io.Reader) (int64, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	return rec.ResponseWriterWrapper.ReadFrom(r)
-}
-
-// Interface guards
-var (
-	_ http.ResponseWriter = (*recorder)(nil)
-	_ io.ReaderFrom       = (*recorder)(nil)
-)

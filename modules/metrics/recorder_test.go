@@ -17,12 +17,12 @@ import (
 // handler: the hijack works through the recorder, the upgrade is counted
 // once with code 101, and its latency is the time to the switch.
 func TestSwitchingProtocolsCountedOnce(t *testing.T) {
+	t.Parallel()
 	route := routeName("upgrade")
 	h := newHandler(t, route)
 	base := time.Unix(1_700_000_000, 0)
 	clock := base
-	now = func() time.Time { return clock }
-	t.Cleanup(func() { now = time.Now })
+	h.now = func() time.Time { return clock }
 
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		clock = base.Add(20 * time.Millisecond)

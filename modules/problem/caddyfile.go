@@ -16,9 +16,7 @@ func init() {
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	p := new(Handler)
-	err := p.UnmarshalCaddyfile(h.Dispenser)
-	return p, err
+	return cfgparse.Parse(h, new(Handler))
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -64,7 +62,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.RetryAfter = n
 		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
+			return cfgparse.Unrecognized(d)
 		}
 		if d.NextArg() {
 			return d.ArgErr()

@@ -6,21 +6,16 @@ import (
 	"github.com/careq/gateway/internal/promreg"
 )
 
-// metricsSubsystem is the module's noun in metric names
+// subsystem is the module's noun in metric names
 // (careq_queue_selections_total); the module name itself carries the
 // careq_ prefix that the namespace already gives.
-const metricsSubsystem = "queue"
+const subsystem = promreg.Subsystem("queue")
 
 // The collector is created once per process and registered into every
 // config's registry, so a reload neither panics nor resets the counter.
-var selections = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Namespace: "careq",
-	Subsystem: metricsSubsystem,
-	Name:      "selections_total",
-	Help: "Upstream selections by the careq_queue policy: owner (the queue's owner), fallback " +
-		"(the next replica, owner unavailable), spread (no queue id), breaker_open (strict: the owner's breaker is open), " +
-		"unavailable (no upstream chosen otherwise).",
-}, []string{"result"})
+var selections = subsystem.CounterVec("selections_total", "Upstream selections by the careq_queue policy: owner (the queue's owner), fallback "+
+	"(the next replica, owner unavailable), spread (no queue id), breaker_open (strict: the owner's breaker is open), "+
+	"unavailable (no upstream chosen otherwise).", "result")
 
 // counters holds the label children one policy increments, resolved once
 // at Provision so a selection only does an atomic add.

@@ -125,6 +125,11 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	if p.RetryAfter == 0 {
 		p.RetryAfter = caddy.Duration(defaultRetryAfter)
 	}
+	if err := p.Validate(); err != nil {
+		// The board and the status entry below must not be made from
+		// settings Validate refuses.
+		return err
+	}
 	p.fallback = p.Mode == modeFallback
 	if p.Breaker != "" {
 		p.gates = replicagate.For(p.Breaker)

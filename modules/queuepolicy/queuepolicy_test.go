@@ -385,3 +385,23 @@ func BenchmarkQueueOf(b *testing.B) {
 		})
 	}
 }
+
+// TestInvalidPolicyBuildsNothing: Provision refuses what Validate refuses
+// before it makes the breaker's board or lists the policy on the status
+// page (ARCHITECTURE.md, lifecycle).
+func TestInvalidPolicyBuildsNothing(t *testing.T) {
+	t.Parallel()
+	p := &Policy{Key: "{q}", Mode: "sticky", Breaker: "lifecycle-invalid"}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	err := p.Provision(ctx)
+	if err == nil || !strings.Contains(err.Error(), "mode must be") {
+		t.Fatalf("Provision(mode sticky) = %v, want an error containing %q", err, "mode must be")
+	}
+	live.Lock()
+	_, listed := live.m[p]
+	live.Unlock()
+	if listed || p.gates != nil {
+		t.Errorf("an invalid policy was listed (%v) or given a board (%v)", listed, p.gates != nil)
+	}
+}

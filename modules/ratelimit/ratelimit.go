@@ -34,9 +34,6 @@ const (
 	minIdleTimeout = time.Minute
 )
 
-// now is the clock of every local decision; tests replace it.
-var now = time.Now
-
 func init() {
 	caddy.RegisterModule(Handler{})
 }
@@ -119,7 +116,8 @@ type Handler struct {
 	poolKey  string       // zone's key in zones; empty until loaded
 	allowed  prometheus.Counter
 	rejected prometheus.Counter
-	detail   string // problem detail for a rejection
+	detail   string           // problem detail for a rejection
+	now      func() time.Time // the clock of every local decision; time.Now unless a test sets one
 }
 
 // CaddyModule returns the Caddy module information.
@@ -133,6 +131,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults and attaches the zone's buckets, reusing the
 // ones of the previous config when the zone is unchanged.
 func (h *Handler) Provision(ctx caddy.Context) error {
+	if h.now == nil {
+		h.now = time.Now
+	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
@@ -244,14 +245,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			"the rate-limit key of this request is longer than "+strconv.Itoa(caller.MaxKeyLen)+" bytes").
 			With("zone", h.Name).Refuse(w)
 	}
-	d := h.zone.decide(r.Context(), key, isIP, now())
+	d := h.zone.decide(r.Context(), key, isIP, h.now())
 	h.fields.set(w.Header(), d)
 	if d.allowed {
 		h.allowed.Inc()
 		return next.ServeHTTP(w, r)
 	}
 	h.rejected.Inc()
-	h.zone.refused.Record(statusboard.CallerOf(r), now())
+	h.zone.refused.Record(statusboard.CallerOf(r), h.now())
 	return edge.New(h.Status, edge.RateLimited, h.detail).
 		With("zone", h.Name).
 		WithHeader("Retry-After", strconv.FormatInt(edge.RetryAfterSeconds(d.retryAfter), 10)).

@@ -15,11 +15,9 @@ import (
 	"github.com/careq/gateway/internal/edge"
 )
 
-// setClock makes now return the value at *at for the rest of the test.
-func setClock(t testing.TB, at *time.Time) {
-	old := now
-	now = func() time.Time { return *at }
-	t.Cleanup(func() { now = old })
+// clockAt is a handler's clock that reads the time at *at.
+func clockAt(at *time.Time) func() time.Time {
+	return func() time.Time { return *at }
 }
 
 func provisioned(t *testing.T, h *Handler) *Handler {
@@ -41,9 +39,9 @@ func (c *counting) ServeHTTP(w http.ResponseWriter, _ *http.Request) error {
 }
 
 func TestServeHTTP(t *testing.T) {
+	t.Parallel()
 	at := t0
-	setClock(t, &at)
-	h := provisioned(t, &Handler{Name: "unit-serve", Rate: "1/s", Burst: 2})
+	h := provisioned(t, &Handler{Name: "unit-serve", Rate: "1/s", Burst: 2, now: clockAt(&at)})
 	next := new(counting)
 	serve := func(user string) (*httptest.ResponseRecorder, error) {
 		w := httptest.NewRecorder()
@@ -154,16 +152,16 @@ func TestProvisionRefuses(t *testing.T) {
 }
 
 func TestZoneSurvivesReload(t *testing.T) {
+	t.Parallel()
 	at := t0
-	setClock(t, &at)
-	old := provisioned(t, &Handler{Name: "unit-reload", Rate: "1/h"})
+	old := provisioned(t, &Handler{Name: "unit-reload", Rate: "1/h", now: clockAt(&at)})
 	r := newRequest("192.0.2.1:1", "192.0.2.1", nil)
 	if err := old.ServeHTTP(httptest.NewRecorder(), r, new(counting)); err != nil {
 		t.Fatal(err)
 	}
 	// A reload provisions the new config before cleaning up the old one.
-	same := provisioned(t, &Handler{Name: "unit-reload", Rate: "1/h", Status: 503})
-	changed := provisioned(t, &Handler{Name: "unit-reload", Rate: "2/h"})
+	same := provisioned(t, &Handler{Name: "unit-reload", Rate: "1/h", Status: 503, now: clockAt(&at)})
+	changed := provisioned(t, &Handler{Name: "unit-reload", Rate: "2/h", now: clockAt(&at)})
 	if err := old.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +208,8 @@ func BenchmarkServeHTTP(b *testing.B) {
 		{"template", "{http.auth.user.id}/{http.request.header.X-Clinic}", map[string]any{"http.auth.user.id": "patient-17"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			h := &Handler{Name: "bench-" + bc.name, Rate: "1000000/s", Burst: 40, Key: bc.key}
+			at := t0
+			h := &Handler{Name: "bench-" + bc.name, Rate: "1000000/s", Burst: 40, Key: bc.key, now: clockAt(&at)}
 			if err := h.Provision(caddyCtx(b)); err != nil {
 				b.Fatal(err)
 			}
@@ -218,8 +217,6 @@ func BenchmarkServeHTTP(b *testing.B) {
 			r := newRequest("192.0.2.1:1", "192.0.2.1", bc.set, "X-Clinic", "c9")
 			w := &headerOnly{h: make(http.Header, 4)}
 			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
-			at := t0
-			setClock(b, &at)
 			b.ReportAllocs()
 			for b.Loop() {
 				at = at.Add(time.Microsecond)

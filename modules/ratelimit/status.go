@@ -29,7 +29,7 @@ type zoneStatus struct {
 }
 
 func zonesStatus() any {
-	now := now()
+	now := time.Now()
 	out := []zoneStatus{}
 	zones.Range(func(_, v any) bool {
 		z := v.(*zone)

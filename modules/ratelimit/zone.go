@@ -156,7 +156,7 @@ func (z *zone) maintain(ctx context.Context, sweepEvery time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-sweep.C:
-			z.local.sweep(now())
+			z.local.sweep(time.Now())
 		case <-probe:
 			if !z.fallback.Load() {
 				continue

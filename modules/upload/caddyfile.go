@@ -17,10 +17,7 @@ func init() {
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	cfgparse.WarnNoRenderer(h)
-	return m, err
+	return cfgparse.ParseRefuser(h, new(Handler))
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
@@ -56,7 +53,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
+			return cfgparse.Unrecognized(d)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/careq/gateway/internal/clientbody"
 	"github.com/careq/gateway/internal/edge"
+	"github.com/careq/gateway/internal/respwriter"
 )
 
 const moduleName = "careq_upload"
@@ -105,7 +106,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	defer b.Done()
 	fw := writers.Get().(*faultWriter)
-	fw.ResponseWriter, fw.body = w, b
+	fw.Reset(w)
+	fw.Watch, fw.body = fw, b
 	err := next.ServeHTTP(fw, r)
 	swallowed := fw.swallowed
 	*fw = faultWriter{}
@@ -143,22 +145,23 @@ func (h *Handler) answer(w http.ResponseWriter, f *clientbody.Fault) error {
 
 // faultWriter keeps reverse_proxy's 499 (its record of a client
 // cancellation) from being written when the cancellation was the client's
-// body fault, so that the 4xx for it can be answered instead.
+// body fault, so that the 4xx for it can be answered instead. The shared
+// respwriter.Writer tells it of the status.
 type faultWriter struct {
-	caddyhttp.ResponseWriterWrapper
+	respwriter.Writer
 	body      *clientbody.Body
 	swallowed bool
 }
 
 var writers = sync.Pool{New: func() any { return new(faultWriter) }}
 
-// WriteHeader drops the 499 of a body fault and passes anything else.
-func (fw *faultWriter) WriteHeader(code int) {
+// OnStatus drops the 499 of a body fault and passes anything else.
+func (fw *faultWriter) OnStatus(code int) bool {
 	if code == 499 && fw.body.Fault() != clientbody.None {
 		fw.swallowed = true
-		return
+		return false
 	}
-	fw.ResponseWriter.WriteHeader(code)
+	return true
 }
 
 // Interface guards

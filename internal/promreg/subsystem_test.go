@@ -1,0 +1,34 @@
+package promreg
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestSubsystemNames(t *testing.T) {
+	t.Parallel()
+	s := Subsystem("unit")
+	tests := []struct {
+		name string
+		c    prometheus.Collector
+		want string
+	}{
+		{"counter vec", s.CounterVec("calls_total", "Calls.", "route"), `fqName: "careq_unit_calls_total", help: "Calls.", unit: "", constLabels: {}, variableLabels: {route}`},
+		{"gauge vec", s.GaugeVec("open", "Open.", "zone", "kind"), `fqName: "careq_unit_open", help: "Open.", unit: "", constLabels: {}, variableLabels: {zone,kind}`},
+		{"gauge", s.Gauge("entries", "Entries."), `fqName: "careq_unit_entries", help: "Entries.", unit: "", constLabels: {}, variableLabels: {}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := make(chan *prometheus.Desc, 1)
+			tt.c.Describe(ch)
+			if got := (<-ch).String(); !strings.Contains(got, tt.want) {
+				t.Errorf("Describe = %s, want it to hold %s", got, tt.want)
+			}
+		})
+	}
+	if got := s.Desc("state", "State.", "breaker").String(); !strings.Contains(got, `fqName: "careq_unit_state"`) {
+		t.Errorf("Desc = %s, want careq_unit_state", got)
+	}
+}
