@@ -79,7 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	defer h.recoverPanic(r, id, &err)
 	sw := newStamper(w, vals)
 	err = next.ServeHTTP(sw, r)
-	written := sw.stamped
+	written := sw.Code != 0
 	sw.release()
 	if err != nil && !written {
 		if a := edge.Annotated(r, err); a != nil {
