@@ -203,8 +203,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if caller.IsTunnel(r) {
 		return h.serveTunnel(w, r, next, c)
 	}
-	var start int64
-	if h.zone.adapt != nil {
+	start := int64(-1) // not timed
+	if g := h.zone.adapt; g != nil && g.timed() {
 		start = h.clock()
 	}
 	defer h.done(r, c, start, &err)
@@ -221,7 +221,7 @@ func (h *Handler) done(r *http.Request, c int, start int64, err *error) {
 	h.zone.release(c)
 	h.inflight[c].Dec()
 	g := h.zone.adapt
-	if g == nil || r.Context().Err() != nil {
+	if g == nil || start < 0 || r.Context().Err() != nil {
 		return
 	}
 	if *err != nil {

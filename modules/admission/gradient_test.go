@@ -19,6 +19,8 @@ type sim struct {
 	z       *zone
 	workers float64
 	service time.Duration
+	timed   int // requests timed, as ServeHTTP times them (one in stride)
+	total   int // requests finished
 }
 
 func newSim(min, max, initial int, workers int, service time.Duration) *sim {
@@ -37,7 +39,11 @@ func (s *sim) run(d time.Duration) {
 		n := int(lim*float64(time.Millisecond)/lat + 0.5)
 		for range max(n, 1) {
 			s.z.peak.Store(int64(lim))
-			s.z.adapt.sample(s.z, s.clock.t-int64(lat), s.clock.t)
+			s.total++
+			if s.z.adapt.timed() {
+				s.timed++
+				s.z.adapt.sample(s.z, s.clock.t-int64(lat), s.clock.t)
+			}
 		}
 	}
 }
@@ -50,6 +56,33 @@ func TestGradientFindsTheBackendsConcurrency(t *testing.T) {
 	// queue (buffer and headroom), never far above.
 	if got < 16 || got > 28 {
 		t.Fatalf("limit after 5s against 16 workers = %d, want 16..28", got)
+	}
+}
+
+// TestGradientTimesAFewPerWindow: a busy zone times about targetSamples
+// requests a window rather than all of them, and still finds the backend's
+// concurrency; a quiet one times every request.
+func TestGradientTimesAFewPerWindow(t *testing.T) {
+	s := newSim(4, 5000, 4, 400, time.Millisecond) // up to 400,000 answers a second
+	s.run(5 * time.Second)
+	if got := s.z.limit.Load(); got < 400 || got > 700 {
+		t.Fatalf("limit after 5s against 400 workers of 1ms = %d, want 400..700", got)
+	}
+	s.timed, s.total = 0, 0
+	s.run(time.Second) // ten windows
+	if s.total < 100_000 || s.timed > 10*4*targetSamples {
+		t.Fatalf("a busy second: %d answers, %d timed; want over 100,000 answers and at most %d timed", s.total, s.timed, 10*4*targetSamples)
+	}
+	if s.timed < 10*targetSamples/2 {
+		t.Fatalf("a busy second timed %d answers; want about %d a window", s.timed, targetSamples)
+	}
+
+	q := newSim(4, 500, 4, 16, 20*time.Millisecond) // about 1,000 answers a second
+	q.run(2 * time.Second)
+	q.timed, q.total = 0, 0
+	q.run(time.Second)
+	if q.timed*2 < q.total {
+		t.Fatalf("a quiet second timed %d of %d answers; want most (at most about %d a window untimed)", q.timed, q.total, targetSamples)
 	}
 }
 
