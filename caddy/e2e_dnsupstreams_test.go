@@ -28,13 +28,14 @@ import (
 type dnsZone struct {
 	mu   sync.Mutex
 	a    map[string][]net.IP
+	aaaa map[string][]net.IP
 	srv  map[string][]*dns.SRV
 	addr string
 }
 
 func dnsStart(t *testing.T) *dnsZone {
 	t.Helper()
-	z := &dnsZone{a: map[string][]net.IP{}, srv: map[string][]*dns.SRV{}}
+	z := &dnsZone{a: map[string][]net.IP{}, aaaa: map[string][]net.IP{}, srv: map[string][]*dns.SRV{}}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +61,10 @@ func (z *dnsZone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			for _, ip := range z.a[strings.ToLower(q.Name)] {
 				m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: ip})
 			}
+		case dns.TypeAAAA:
+			for _, ip := range z.aaaa[strings.ToLower(q.Name)] {
+				m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip})
+			}
 		case dns.TypeSRV:
 			for _, s := range z.srv[strings.ToLower(q.Name)] {
 				rr := *s
@@ -78,6 +83,15 @@ func (z *dnsZone) setA(name string, ips ...string) {
 	z.a[name] = nil
 	for _, ip := range ips {
 		z.a[name] = append(z.a[name], net.ParseIP(ip).To4())
+	}
+}
+
+func (z *dnsZone) setAAAA(name string, ips ...string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.aaaa[name] = nil
+	for _, ip := range ips {
+		z.aaaa[name] = append(z.aaaa[name], net.ParseIP(ip))
 	}
 }
 
@@ -306,6 +320,38 @@ func TestQueuePolicyDynamicA(t *testing.T) {
 	dnsRendezvous(t, 3, 10000, dynamic, dials[:3], dials[3], same,
 		func() { z.setA(name, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4") },
 		func() { z.setA(name, "127.0.0.2", "127.0.0.3", "127.0.0.4") })
+}
+
+// TestQueuePolicyDynamicAAAA: replicas named by A and AAAA records
+// (`versions ipv4 ipv6`) on one port: 127.0.0.1 to 127.0.0.3, then ::1 is
+// added as an AAAA record; three gateways, 2,000 queues.
+func TestQueuePolicyDynamicAAAA(t *testing.T) {
+	if l, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		l.Close()
+	}
+	z := dnsStart(t)
+	port := freePort(t)
+	var dials []string
+	for i := 1; i <= 3; i++ {
+		dials = append(dials, fmt.Sprintf("127.0.0.%d:%d", i, port))
+	}
+	dials = append(dials, fmt.Sprintf("[::1]:%d", port))
+	for _, d := range dials {
+		dnsReplica(t, d)
+	}
+	const name = "replicas.careq.test."
+	z.setA(name, "127.0.0.1", "127.0.0.2", "127.0.0.3")
+	dynamic := fmt.Sprintf(`dynamic a replicas.careq.test %d {
+			resolvers %s
+			refresh 300ms
+			versions ipv4 ipv6
+		}`, port, z.addr)
+	same := func(d string) string { return d }
+	dnsRendezvous(t, 3, 2000, dynamic, dials[:3], dials[3], same,
+		func() { z.setAAAA(name, "::1") },
+		func() { z.setA(name, "127.0.0.2", "127.0.0.3") })
 }
 
 // TestQueuePolicyDynamicSRV: replicas named by SRV records, each target

@@ -96,43 +96,7 @@ func InUse() int {
 // +switch-master, so both find a promoted master without a reload.
 func newClient(o Options) redis.UniversalClient {
 	dial := o.dialTimeout()
-	off := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	switch o.Kind() {
-	case KindSentinel:
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:            o.Master,
-			SentinelAddrs:         o.Sentinels,
-			SentinelPassword:      o.SentinelPassword,
-			Username:              o.Username,
-			Password:              o.Password,
-			DB:                    o.DB,
-			MaxRetries:            -1,
-			DialerRetries:         1,
-			DialTimeout:           dial,
-			ReadTimeout:           dial,
-			WriteTimeout:          dial,
-			ContextTimeoutEnabled: true,
-			PoolTimeout:           dial,
-			DisableIdentity:       true,
-		})
-	case KindCluster:
-		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:                    o.Cluster,
-			Username:                 o.Username,
-			Password:                 o.Password,
-			MaxRetries:               -1,
-			DialerRetries:            1,
-			DialTimeout:              dial,
-			ReadTimeout:              dial,
-			WriteTimeout:             dial,
-			ContextTimeoutEnabled:    true,
-			PoolTimeout:              dial,
-			DisableIdentity:          true,
-			MaintNotificationsConfig: off,
-		})
-	}
-	return redis.NewClient(&redis.Options{
-		Addr:                     o.Address,
+	u := &redis.UniversalOptions{
 		Username:                 o.Username,
 		Password:                 o.Password,
 		DB:                       o.DB,
@@ -144,8 +108,20 @@ func newClient(o Options) redis.UniversalClient {
 		ContextTimeoutEnabled:    true,
 		PoolTimeout:              dial,
 		DisableIdentity:          true,
-		MaintNotificationsConfig: off,
-	})
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	}
+	// The kind is chosen here, not by redis.NewUniversalClient, which
+	// takes one seed address for a single server.
+	switch o.Kind() {
+	case KindSentinel:
+		u.MasterName, u.Addrs, u.SentinelPassword = o.Master, o.Sentinels, o.SentinelPassword
+		return redis.NewFailoverClient(u.Failover())
+	case KindCluster:
+		u.Addrs, u.DB = o.Cluster, 0
+		return redis.NewClusterClient(u.Cluster())
+	}
+	u.Addrs = []string{o.Address}
+	return redis.NewClient(u.Simple())
 }
 
 // logger is where the go-redis client's own lines go, at debug level: it
