@@ -93,9 +93,11 @@ func (g *generation) Accept() (net.Conn, error) {
 		if !ok {
 			cc = newConn(c.(*net.TCPConn), g.s)
 		}
-		// Accepted just as this generation closed: its server would drop
-		// the request, so the live generation takes it.
-		if g.closed() && g.s.give(cc) {
+		// Accepted just as this generation closed, or just as a newer one
+		// took over (a deadline that wakes the kernel's accept can lose
+		// to a connection arriving before this goroutine runs): the
+		// generation that accepts now takes it.
+		if g.s.takenOver(g) && g.s.give(cc) {
 			continue
 		}
 		cc.g = g

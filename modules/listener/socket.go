@@ -199,6 +199,17 @@ func (s *socket) accepting(g *generation) bool {
 	return s.cur.Load() == g
 }
 
+// takenOver reports whether g has closed or another generation accepts in
+// its place (not merely a pause, in which g still takes what is handed
+// back).
+func (s *socket) takenOver(g *generation) bool {
+	if g.closed() {
+		return true
+	}
+	cur := s.cur.Load()
+	return cur != nil && cur != g
+}
+
 // give queues c for the live generation. It reports false when there is no
 // live generation or no room, and then leaves c to the caller.
 func (s *socket) give(c net.Conn) bool {
