@@ -87,7 +87,6 @@ type Handler struct {
 	retry    string
 	admitted []prometheus.Counter
 	shed     []prometheus.Counter
-	inflight []prometheus.Gauge
 }
 
 // Adaptive bounds an adaptive limit.
@@ -146,7 +145,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	n := len(h.Classes)
 	h.admitted = make([]prometheus.Counter, n)
 	h.shed = make([]prometheus.Counter, n)
-	h.inflight = make([]prometheus.Gauge, n)
+	inflight := make([]prometheus.Gauge, n)
 	reserves := make([]int, n)
 	var sig strings.Builder
 	fmt.Fprintf(&sig, "%s|%d|", h.Zone, h.Limit)
@@ -157,7 +156,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		prio := strconv.Itoa(i)
 		h.admitted[i] = decisions.WithLabelValues(h.Zone, c.Name, prio, "admitted")
 		h.shed[i] = decisions.WithLabelValues(h.Zone, c.Name, prio, "shed")
-		h.inflight[i] = inFlight.WithLabelValues(h.Zone, c.Name)
+		inflight[i] = inFlight.WithLabelValues(h.Zone, c.Name)
 		reserves[i] = c.Reserve
 		fmt.Fprintf(&sig, "%s:%d,", c.Name, c.Reserve)
 	}
@@ -171,7 +170,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			g = newGradient(a.Min, a.Max, h.clock)
 			start = int64(a.Initial)
 		}
-		return newZoneEntry(newZone(reserves, start, g), limitGauge, minGauge, lastGauge), nil
+		return newZoneEntry(newZone(reserves, start, g), limitGauge, minGauge, lastGauge, inflight), nil
 	})
 	if err != nil {
 		return fmt.Errorf("loading zone '%s': %w", h.Zone, err)
@@ -199,7 +198,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refusal(w, c)
 	}
 	h.admitted[c].Inc()
-	h.inflight[c].Inc()
 	if caller.IsTunnel(r) {
 		return h.serveTunnel(w, r, next, c)
 	}
@@ -219,7 +217,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // backend's 502) are not latencies of the backend.
 func (h *Handler) done(r *http.Request, c int, start int64, err *error) {
 	h.zone.release(c)
-	h.inflight[c].Dec()
 	g := h.zone.adapt
 	if g == nil || start < 0 || r.Context().Err() != nil {
 		return

@@ -36,7 +36,6 @@ func (u *upgrade) free() {
 	if !u.freed {
 		u.freed = true
 		u.h.zone.release(u.class)
-		u.h.inflight[u.class].Dec()
 	}
 }
 

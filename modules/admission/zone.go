@@ -6,8 +6,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// gaugeEvery is how often a zone's limit and latencies are copied to
-// their gauges: reading them on every request would cost the hot path.
+// gaugeEvery is how often a zone's limit, latencies and in-flight counts
+// are copied to their gauges: updating them on every request would cost
+// the hot path (the zone counts its classes' requests in flight anyway).
 const gaugeEvery = 250 * time.Millisecond
 
 // zoneEntry is a zone as held in zones: it keeps the zone's gauges up to
@@ -17,9 +18,12 @@ type zoneEntry struct {
 	stop chan struct{}
 }
 
-func newZoneEntry(z *zone, limit, unloaded, measured prometheus.Gauge) *zoneEntry {
+func newZoneEntry(z *zone, limit, unloaded, measured prometheus.Gauge, inflight []prometheus.Gauge) *zoneEntry {
 	e := &zoneEntry{z: z, stop: make(chan struct{})}
 	limit.Set(float64(z.limit.Load()))
+	for c, g := range inflight {
+		g.Set(float64(z.class[c].inflight.Load()))
+	}
 	go func() {
 		t := time.NewTicker(gaugeEvery)
 		defer t.Stop()
@@ -30,6 +34,9 @@ func newZoneEntry(z *zone, limit, unloaded, measured prometheus.Gauge) *zoneEntr
 			case <-t.C:
 			}
 			limit.Set(float64(z.limit.Load()))
+			for c, g := range inflight {
+				g.Set(float64(z.class[c].inflight.Load()))
+			}
 			if z.adapt != nil {
 				u, m := z.adapt.state()
 				unloaded.Set(u.Seconds())
