@@ -45,13 +45,37 @@ func rsNeedRedis(t testing.TB) {
 
 // rsStart runs redis-server with args on a free port and waits until it
 // accepts connections. A Sentinel gets its config file as the first
-// argument, as redis-server requires.
+// argument, as redis-server requires. A port found free can be taken
+// before redis-server binds it (by a connection's local port, say): then
+// it exits at once, and is started again on other ports, up to three times.
 func rsStart(t testing.TB, args ...string) *rsNode {
+	t.Helper()
+	var out syncBuffer
+	for attempt := 1; ; attempt++ {
+		n, ok := rsTry(t, args, &out)
+		if ok {
+			return n
+		}
+		if attempt == 3 {
+			t.Fatalf("redis-server %v exited before it listened, three times:\n%s", args, out.String())
+		}
+		for i := range args { // a bus port given by the caller is chosen again too
+			if i > 0 && args[i-1] == "--cluster-port" {
+				args[i] = strconv.Itoa(freePort(t))
+			}
+		}
+	}
+}
+
+// rsTry starts redis-server once; ok is false when it exited before it
+// listened.
+func rsTry(t testing.TB, args []string, out *syncBuffer) (_ *rsNode, ok bool) {
 	t.Helper()
 	n := &rsNode{t: t, port: freePort(t), done: make(chan struct{})}
 	argv := append(append([]string(nil), args...), "--port", strconv.Itoa(n.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no")
 	n.cmd = exec.Command("redis-server", argv...)
+	n.cmd.Stdout, n.cmd.Stderr = out, out
 	if err := n.cmd.Start(); err != nil {
 		t.Fatalf("starting redis-server: %v", err)
 	}
@@ -62,15 +86,15 @@ func rsStart(t testing.TB, args ...string) *rsNode {
 		c, err := net.DialTimeout("tcp", n.addr(), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return n
+			return n, true
 		}
 		select {
 		case <-n.done:
-			t.Fatalf("redis-server %v exited before it listened", args)
+			return nil, false
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s not ready after 10s", n.addr())
+			t.Fatalf("redis-server on %s not ready after 10s:\n%s", n.addr(), out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
