@@ -103,32 +103,15 @@ type scenario struct {
 }
 
 func run(rounds int, duration time.Duration, conns int) error {
-	root, err := repoRoot()
+	l, gw, err := newLab()
 	if err != nil {
 		return err
 	}
-	out := filepath.Join(root, "bench", "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	l := &lab{root: root, out: out}
 	defer l.stopAll()
 
-	fmt.Fprintln(os.Stderr, "building careq-gateway and the backend…")
-	gw := filepath.Join(out, "careq-gateway")
-	be := filepath.Join(out, "backend")
-	if err := l.goBuild(gw, "./cmd/careq-gateway"); err != nil {
+	backendA, backendB, err := l.backends()
+	if err != nil {
 		return err
-	}
-	if err := l.goBuild(be, "./bench/backend"); err != nil {
-		return err
-	}
-
-	backendA, backendB := l.addr(), l.addr()
-	for _, a := range []string{backendA, backendB} {
-		if err := l.start("backend "+a, nil, loadCPU, be, "-addr", a); err != nil {
-			return err
-		}
 	}
 	token, err := l.mintToken(gw)
 	if err != nil {

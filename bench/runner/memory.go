@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,20 +20,11 @@ import (
 // keys, then with n distinct valid tokens, and again after the idle keys and
 // the expired tokens have been evicted.
 func memoryRun(n int) error {
-	root, err := repoRoot()
+	l, gw, err := newLab()
 	if err != nil {
 		return err
 	}
-	out := filepath.Join(root, "bench", "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	l := &lab{root: root, out: out}
 	defer l.stopAll()
-	gw := filepath.Join(out, "careq-gateway")
-	if err := l.goBuild(gw, "./cmd/careq-gateway"); err != nil {
-		return err
-	}
 	const idle = time.Minute // the shortest idle_timeout careq_ratelimit accepts for 100/s
 	secret := "bench-secret-0123456789abcdef0123456789abcdef"
 	env := []string{"BENCH_IDLE=" + idle.String(), "BENCH_SECRET=" + secret}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -212,38 +211,4 @@ func pinSelf(cpu string) error {
 	}
 	os.Exit(0)
 	return nil
-}
-
-// newLab builds careq-gateway and the backend into bench/out.
-func newLab() (*lab, string, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return nil, "", err
-	}
-	out := filepath.Join(root, "bench", "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, "", err
-	}
-	l := &lab{root: root, out: out}
-	fmt.Fprintln(os.Stderr, "building careq-gateway and the backend…")
-	gw := filepath.Join(out, "careq-gateway")
-	if err := l.goBuild(gw, "./cmd/careq-gateway"); err != nil {
-		return nil, "", err
-	}
-	if err := l.goBuild(filepath.Join(out, "backend"), "./bench/backend"); err != nil {
-		return nil, "", err
-	}
-	return l, gw, nil
-}
-
-// backends starts the two fast backends on the load CPU.
-func (l *lab) backends() (string, string, error) {
-	be := filepath.Join(l.out, "backend")
-	a, b := l.addr(), l.addr()
-	for _, addr := range []string{a, b} {
-		if err := l.start("backend "+addr, nil, loadCPU, be, "-addr", addr); err != nil {
-			return "", "", err
-		}
-	}
-	return a, b, nil
 }

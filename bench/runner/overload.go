@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -45,23 +44,12 @@ type ovStats struct {
 }
 
 func overloadRun(plan overloadPlan) error {
-	root, err := repoRoot()
+	l, gw, err := newLab()
 	if err != nil {
 		return err
 	}
-	out := filepath.Join(root, "bench", "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	l := &lab{root: root, out: out}
 	defer l.stopAll()
-	gw, be := filepath.Join(out, "careq-gateway"), filepath.Join(out, "backend")
-	if err := l.goBuild(gw, "./cmd/careq-gateway"); err != nil {
-		return err
-	}
-	if err := l.goBuild(be, "./bench/backend"); err != nil {
-		return err
-	}
+	be := filepath.Join(l.out, "backend")
 	fmt.Printf("## Overload: backend of %d workers × %v (%d requests/s), slowed to %v (%d/s) half-way; displays and kiosks at 3× capacity, staff at %d/s\n\n",
 		ovWorkers, ovDelay, ovCapacity, ovSlowDelay, ovCapacity*int(ovDelay)/int(ovSlowDelay), ovStaffRate)
 	fmt.Println("| Run | Phase | Class | Sent | 2xx | 503 + Retry-After | Not answered | Other | p50 | p99 |")
