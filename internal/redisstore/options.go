@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // Kinds of store.
@@ -42,7 +44,9 @@ type Options struct {
 	// client learns the others and the slot map from them.
 	Cluster []string `json:"cluster,omitempty"`
 
-	// Username and Password authenticate to the data nodes.
+	// Username and Password authenticate to the data nodes; in the
+	// careq_redis app, placeholders such as {env.REDIS_PASSWORD} in the
+	// passwords are replaced when the config loads.
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
 	// SentinelPassword authenticates to the Sentinels.
@@ -51,8 +55,9 @@ type Options struct {
 	// DB is the database number (not with Cluster, which has only 0).
 	DB int `json:"db,omitempty"`
 
-	// DialTimeout bounds one connection's dial.
-	DialTimeout time.Duration `json:"dial_timeout,omitempty"`
+	// DialTimeout bounds one connection's dial; each module's own
+	// redis_timeout bounds its operations. Default: 1s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 }
 
 // Kind returns KindSingle, KindSentinel or KindCluster.
@@ -105,7 +110,7 @@ func (o Options) Validate() error {
 	case o.DB < 0:
 		return fmt.Errorf("db must be 0 or more, not %d", o.DB)
 	case o.DialTimeout < 0:
-		return fmt.Errorf("dial_timeout must be positive, not %v", o.DialTimeout)
+		return fmt.Errorf("dial_timeout must be positive, not %v", time.Duration(o.DialTimeout))
 	}
 	return nil
 }
@@ -156,7 +161,7 @@ func (o Options) String() string {
 
 func (o Options) dialTimeout() time.Duration {
 	if o.DialTimeout > 0 {
-		return o.DialTimeout
+		return time.Duration(o.DialTimeout)
 	}
 	return defaultDialTimeout
 }

@@ -62,7 +62,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("store %s already specified", name)
 		}
 		s := new(Store)
-		if err := s.unmarshal(d); err != nil {
+		if err := unmarshalStore(d, s); err != nil {
 			return err
 		}
 		a.Stores[name] = s
@@ -74,7 +74,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 // unmarshal reads one store's block.
-func (s *Store) unmarshal(d *caddyfile.Dispenser) error {
+func unmarshalStore(d *caddyfile.Dispenser, s *Store) error {
 	seen := cfgparse.Seen{}
 	for d.NextBlock(1) {
 		sub := d.Val()

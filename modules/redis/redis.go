@@ -8,7 +8,6 @@ package redis
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -33,41 +32,8 @@ type App struct {
 }
 
 // Store is how to reach one store: exactly one of address, master with
-// sentinels, and cluster.
-type Store struct {
-	// Address is host:port of a single Redis server.
-	Address string `json:"address,omitempty"`
-
-	// Master is the master's name in the Sentinels' configuration.
-	Master string `json:"master,omitempty"`
-
-	// Sentinels are host:port of the Sentinels that watch Master; the
-	// client asks them for the master and follows a failover.
-	Sentinels []string `json:"sentinels,omitempty"`
-
-	// Cluster are host:port of Redis Cluster nodes to learn the cluster
-	// from; one reachable node is enough.
-	Cluster []string `json:"cluster,omitempty"`
-
-	// Username for Redis ACLs. Default: none.
-	Username string `json:"username,omitempty"`
-
-	// Password of the data nodes; placeholders such as
-	// {env.REDIS_PASSWORD} are replaced when the config loads.
-	// Default: none.
-	Password string `json:"password,omitempty"`
-
-	// SentinelPassword of the Sentinels; placeholders are replaced when
-	// the config loads. Default: none.
-	SentinelPassword string `json:"sentinel_password,omitempty"`
-
-	// DB is the database number; a Cluster has only 0. Default: 0.
-	DB int `json:"db,omitempty"`
-
-	// DialTimeout bounds one connection's dial; each module's own
-	// redis_timeout bounds its operations. Default: 1s.
-	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
-}
+// sentinels, and cluster (redisstore.Options documents each field).
+type Store = redisstore.Options
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
@@ -85,17 +51,10 @@ func (a *App) Provision(caddy.Context) error {
 		if s == nil {
 			return fmt.Errorf("store %q has no settings", name)
 		}
-		a.opts[name] = redisstore.Options{
-			Address:          s.Address,
-			Master:           s.Master,
-			Sentinels:        s.Sentinels,
-			Cluster:          s.Cluster,
-			Username:         s.Username,
-			Password:         repl.ReplaceAll(s.Password, ""),
-			SentinelPassword: repl.ReplaceAll(s.SentinelPassword, ""),
-			DB:               s.DB,
-			DialTimeout:      time.Duration(s.DialTimeout),
-		}
+		o := *s
+		o.Password = repl.ReplaceAll(s.Password, "")
+		o.SentinelPassword = repl.ReplaceAll(s.SentinelPassword, "")
+		a.opts[name] = o
 	}
 	return a.Validate()
 }
