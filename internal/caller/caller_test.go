@@ -70,6 +70,58 @@ func TestKey(t *testing.T) {
 	}
 }
 
+// testIdentity is a caller as careq_auth leaves it in IdentityVar.
+type testIdentity string
+
+func (id testIdentity) UserID() string       { return string(id) }
+func (id testIdentity) HasScope(string) bool { return false }
+
+// withIdentity puts id in r's IdentityVar, as careq_auth does.
+func withIdentity(r *http.Request, id Identity) *http.Request {
+	caddyhttp.SetVar(r.Context(), IdentityVar, id)
+	return r
+}
+
+// TestKeyReadsCareqAuthIdentity: the caller's id comes from the identity
+// careq_auth left (it sets the replacer's {http.auth.user.id} to the same
+// id); an anonymous caller is keyed by address; other templates still go
+// through the replacer.
+func TestKeyReadsCareqAuthIdentity(t *testing.T) {
+	set := map[string]any{"http.auth.user.id": "from-replacer"}
+	tests := []struct {
+		name     string
+		template string
+		id       Identity
+		want     string
+		isIP     bool
+	}{
+		{"default", "", testIdentity("nurse-7"), "nurse-7", false},
+		{"explicit placeholder", "{http.auth.user.id}", testIdentity("nurse-7"), "nurse-7", false},
+		{"anonymous is the client address", "", Anonymous, "203.0.113.9", true},
+		{"no identity: the replacer", "", nil, "from-replacer", false},
+		{"a template uses the replacer", "{http.auth.user.id}/x", testIdentity("nurse-7"), "from-replacer/x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRequest("192.0.2.1:5555", "203.0.113.9", set)
+			if tt.id != nil {
+				r = withIdentity(r, tt.id)
+			}
+			k := NewKeyer(tt.template)
+			key, isIP, _ := k.Key(r)
+			if key != tt.want || isIP != tt.isIP {
+				t.Errorf("key = %q, isIP=%v; want %q, %v", key, isIP, tt.want, tt.isIP)
+			}
+			if _, single := SinglePlaceholder(tt.template); tt.template != "" && !single {
+				return // a template is expanded into a new string
+			}
+			if n := testing.AllocsPerRun(100, func() { k.Key(r) }); n != 0 {
+				t.Errorf("allocates %v times per request, want 0", n)
+			}
+		})
+	}
+}
+
 func TestSinglePlaceholder(t *testing.T) {
 	tests := []struct {
 		in   string
