@@ -4,17 +4,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 )
 
 // BenchmarkServeHTTP is the cost careq_admission adds to a proxied
 // request: choosing its class (the default Caddyfile's classes), one
-// acquire and one release, and with an adaptive limit two clock reads and
-// one latency sample. The requests are prepared as Caddy's server prepares
-// them and careq_auth leaves them (the caller in caller.IdentityVar and
-// in the replacer); replacer/* is a caller another authentication module
-// named, known to the replacer only. It must allocate nothing.
+// acquire and one release, and with an adaptive limit, for one request in
+// a stride, two clock reads and one latency sample (an adaptive zone is
+// measured in its steady state, past its first probe). The requests are
+// prepared as Caddy's server prepares them and careq_auth leaves them (the
+// caller in caller.IdentityVar and in the replacer); replacer/* is a
+// caller another authentication module named, known to the replacer only.
+// It must allocate nothing.
 func BenchmarkServeHTTP(b *testing.B) {
 	var (
 		staffCall = func() *http.Request {
@@ -53,6 +56,14 @@ func BenchmarkServeHTTP(b *testing.B) {
 			}
 			provision(b, h)
 			w := httptest.NewRecorder()
+			if tc.adaptive {
+				// The steady state: a new zone first measures the
+				// backend's unloaded latency, timing every request, for
+				// a window or two; after it, one request in a stride is.
+				for end := time.Now().Add(3 * sampleWindow); time.Now().Before(end); {
+					_ = h.ServeHTTP(w, tc.r, nop{})
+				}
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			defer cpuPerOp(b)()
