@@ -104,3 +104,16 @@ func one(d *caddyfile.Dispenser) (string, error) {
 	}
 	return v, nil
 }
+
+// Flag reads a setting that takes no argument (such as per_replica) into
+// dst; given twice, it is refused.
+func Flag(d *caddyfile.Dispenser, dst *bool) error {
+	if *dst {
+		return Repeated(d)
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
+	return nil
+}

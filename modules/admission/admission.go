@@ -80,11 +80,29 @@ type Handler struct {
 	// RetryAfter is the Retry-After of a refusal, in seconds. Default: 1.
 	RetryAfter int `json:"retry_after,omitempty"`
 
-	zone     *zone
+	// PerReplica gives every replica of the backend a limit of its own
+	// (limit or adaptive, with the same classes and reserves), taken when
+	// careq_queue picks the replica: the policy names the zone with
+	// `admission <zone>`. A slow replica then sheds its own queues'
+	// requests only, as a failing one trips its own breaker only. The
+	// zone of the replica at host:port is named <zone>@<host:port> in
+	// metrics and refusals. Default: one limit for the whole backend.
+	PerReplica bool `json:"per_replica,omitempty"`
+
+	zone     *zoneRef       // the one zone; nil with PerReplica
+	replicas *replicas      // the replicas' zones, with PerReplica
 	match    []classMatcher // Classes compiled, in the same order
-	key      string         // the zone's key in zones, once loaded
+	sig      string         // the zone's settings, part of its key in zones
 	clock    func() int64
 	retry    string
+}
+
+// zoneRef is a zone as one handler holds it: the zone, its name in
+// metrics and refusals, its key in zones and its per-class counters.
+type zoneRef struct {
+	z        *zone
+	name     string
+	key      string
 	admitted []prometheus.Counter
 	shed     []prometheus.Counter
 }
@@ -142,28 +160,47 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.retry = strconv.Itoa(h.RetryAfter)
 	h.match = compileClasses(h.Classes)
-	n := len(h.Classes)
-	h.admitted = make([]prometheus.Counter, n)
-	h.shed = make([]prometheus.Counter, n)
-	inflight := make([]prometheus.Gauge, n)
-	reserves := make([]int, n)
 	var sig strings.Builder
-	fmt.Fprintf(&sig, "%s|%d|", h.Zone, h.Limit)
+	fmt.Fprintf(&sig, "%d|", h.Limit)
 	if a := h.Adaptive; a != nil {
 		fmt.Fprintf(&sig, "%d-%d-%d|", a.Min, a.Max, a.Initial)
 	}
-	for i, c := range h.Classes {
-		prio := strconv.Itoa(i)
-		h.admitted[i] = decisions.WithLabelValues(h.Zone, c.Name, prio, "admitted")
-		h.shed[i] = decisions.WithLabelValues(h.Zone, c.Name, prio, "shed")
-		inflight[i] = inFlight.WithLabelValues(h.Zone, c.Name)
-		reserves[i] = c.Reserve
+	for _, c := range h.Classes {
 		fmt.Fprintf(&sig, "%s:%d,", c.Name, c.Reserve)
 	}
-	limitGauge := limitMetric.WithLabelValues(h.Zone)
-	minGauge := latencyMetric.WithLabelValues(h.Zone, "unloaded")
-	lastGauge := latencyMetric.WithLabelValues(h.Zone, "measured")
-	v, _, err := zones.LoadOrNew(sig.String(), func() (caddy.Destructor, error) {
+	h.sig = sig.String()
+	if h.PerReplica {
+		h.replicas = newReplicas(h)
+		return nil
+	}
+	ref, err := h.loadZone(h.Zone)
+	if err != nil {
+		return err
+	}
+	h.zone = ref
+	return nil
+}
+
+// loadZone attaches the zone called name (the handler's zone, or one
+// replica's), reusing the one of the previous config when its settings
+// are the same, and resolves its metric children.
+func (h *Handler) loadZone(name string) (*zoneRef, error) {
+	n := len(h.Classes)
+	ref := &zoneRef{name: name, key: name + "|" + h.sig,
+		admitted: make([]prometheus.Counter, n), shed: make([]prometheus.Counter, n)}
+	inflight := make([]prometheus.Gauge, n)
+	reserves := make([]int, n)
+	for i, c := range h.Classes {
+		prio := strconv.Itoa(i)
+		ref.admitted[i] = decisions.WithLabelValues(name, c.Name, prio, "admitted")
+		ref.shed[i] = decisions.WithLabelValues(name, c.Name, prio, "shed")
+		inflight[i] = inFlight.WithLabelValues(name, c.Name)
+		reserves[i] = c.Reserve
+	}
+	limitGauge := limitMetric.WithLabelValues(name)
+	minGauge := latencyMetric.WithLabelValues(name, "unloaded")
+	lastGauge := latencyMetric.WithLabelValues(name, "measured")
+	v, _, err := zones.LoadOrNew(ref.key, func() (caddy.Destructor, error) {
 		var g *gradient
 		start := int64(h.Limit)
 		if a := h.Adaptive; a != nil {
@@ -173,51 +210,60 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return newZoneEntry(newZone(reserves, start, g), limitGauge, minGauge, lastGauge, inflight), nil
 	})
 	if err != nil {
-		return fmt.Errorf("loading zone '%s': %w", h.Zone, err)
+		return nil, fmt.Errorf("loading zone '%s': %w", name, err)
 	}
-	h.zone, h.key = v.(*zoneEntry).z, sig.String()
-	return nil
+	ref.z = v.(*zoneEntry).z
+	return ref, nil
 }
 
-// Cleanup lets go of the zone; it stays while another config uses it.
+// Cleanup lets go of the zones; each stays while another config uses it.
 func (h *Handler) Cleanup() error {
-	if h.key == "" {
+	if h.replicas != nil {
+		return h.replicas.cleanup()
+	}
+	if h.zone == nil || h.zone.key == "" {
 		return nil
 	}
-	key := h.key
-	h.key = ""
+	key := h.zone.key
+	h.zone.key = ""
 	_, err := zones.Delete(key)
 	return err
 }
 
-// ServeHTTP admits the request to its class or refuses it.
+// ServeHTTP admits the request to its class or refuses it. Per replica,
+// it classifies the request, and careq_queue takes its slot once the
+// replica is chosen.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	c := classify(h.match, r)
-	if !h.zone.acquire(c) && !h.await(r, c) {
-		h.shed[c].Inc()
-		return h.refusal(w, c)
+	if h.replicas != nil {
+		return h.serveReplicas(w, r, next, c)
 	}
-	h.admitted[c].Inc()
+	z := h.zone
+	if !z.z.acquire(c) && !h.await(r, z.z, c) {
+		z.shed[c].Inc()
+		return h.shedError(z, c).Refuse(w)
+	}
+	z.admitted[c].Inc()
 	if caller.IsTunnel(r) {
-		return h.serveTunnel(w, r, next, c)
+		return h.serveTunnel(w, r, next, z.z, c)
 	}
 	start := int64(-1) // not timed
-	if g := h.zone.adapt; g != nil && g.timed() {
+	if g := z.z.adapt; g != nil && g.timed() {
 		start = h.clock()
 	}
-	defer h.done(r, c, start, &err)
+	defer h.done(r, z.z, c, start, &err)
 	return next.ServeHTTP(w, r)
 }
 
-// done gives back the slot of a request of class c and feeds its latency
-// to the adaptive limit; deferred, so a panic further down gives it back
-// too. Only what says something about the backend is fed: an answer, or
-// a gateway timeout (the backend was too slow). A client's hang-up, and a
-// refusal further down the route (a breaker's 503, an unreachable
-// backend's 502) are not latencies of the backend.
-func (h *Handler) done(r *http.Request, c int, start int64, err *error) {
-	h.zone.release(c)
-	g := h.zone.adapt
+// done gives back the slot in z of a request of class c and feeds its
+// latency to z's adaptive limit; deferred, so a panic further down gives
+// it back too. Only what says something about the backend is fed: an
+// answer, or a gateway timeout (the backend was too slow). A client's
+// hang-up, and a refusal further down the route (a breaker's 503, an
+// unreachable backend's 502) are not latencies of the backend.
+func (h *Handler) done(r *http.Request, z *zone, c int, start int64, err *error) {
+	z.release(c)
+	g := z.adapt
 	if g == nil || start < 0 || r.Context().Err() != nil {
 		return
 	}
@@ -226,11 +272,11 @@ func (h *Handler) done(r *http.Request, c int, start int64, err *error) {
 			return
 		}
 	}
-	g.sample(h.zone, start, h.clock())
+	g.sample(z, start, h.clock())
 }
 
-// await waits up to h.Wait for a slot of class c.
-func (h *Handler) await(r *http.Request, c int) bool {
+// await waits up to h.Wait for a slot of class c in z.
+func (h *Handler) await(r *http.Request, z *zone, c int) bool {
 	if h.Wait <= 0 {
 		return false
 	}
@@ -243,7 +289,7 @@ func (h *Handler) await(r *http.Request, c int) bool {
 			return false
 		case <-t.C:
 		}
-		if h.zone.acquire(c) {
+		if z.acquire(c) {
 			return true
 		}
 		t.Reset(waitPoll)
@@ -251,18 +297,17 @@ func (h *Handler) await(r *http.Request, c int) bool {
 	return false
 }
 
-// refusal is the answer to a request of class c shed for priority.
-func (h *Handler) refusal(w http.ResponseWriter, c int) error {
-	lim := h.zone.limit.Load()
+// shedError is the answer to a request of class c shed for priority in z.
+func (h *Handler) shedError(z *zoneRef, c int) *edge.Error {
+	lim := z.z.limit.Load()
 	return edge.New(http.StatusServiceUnavailable, edge.ShedForPriority,
-		"zone '"+h.Zone+"' is at its limit of "+strconv.FormatInt(lim, 10)+
+		"zone '"+z.name+"' is at its limit of "+strconv.FormatInt(lim, 10)+
 			" requests in flight, with what is left held for higher-priority requests; class '"+
 			h.Classes[c].Name+"' is shed (see Retry-After)").
-		With("zone", h.Zone).
+		With("zone", z.name).
 		With("class", h.Classes[c].Name).
 		With("limit", lim).
-		WithHeader("Retry-After", h.retry).
-		Refuse(w)
+		WithHeader("Retry-After", h.retry)
 }
 
 // Interface guards

@@ -92,7 +92,7 @@ func TestServeHTTPTunnelFreesItsSlotAtTheUpgrade(t *testing.T) {
 	if during != nil {
 		t.Fatalf("a request while a tunnel was open on a limit of 1: %v, want admitted", during)
 	}
-	if n := h.zone.total.Load(); n != 0 {
+	if n := h.zone.z.total.Load(); n != 0 {
 		t.Fatalf("in flight after the tunnel ended = %d, want 0 (its slot given back once)", n)
 	}
 }

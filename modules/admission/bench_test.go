@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/replicagate"
 )
 
 // BenchmarkServeHTTP is the cost careq_admission adds to a proxied
@@ -16,8 +19,10 @@ import (
 // measured in its steady state, past its first probe). The requests are
 // prepared as Caddy's server prepares them and careq_auth leaves them (the
 // caller in caller.IdentityVar and in the replacer); replacer/* is a
-// caller another authentication module named, known to the replacer only.
-// It must allocate nothing.
+// caller another authentication module named, known to the replacer only;
+// per-replica/* is the per-replica form, whose slot careq_queue takes
+// through the zone's admission board once it has picked the replica (the
+// next handler here does the same). It must allocate nothing.
 func BenchmarkServeHTTP(b *testing.B) {
 	var (
 		staffCall = func() *http.Request {
@@ -34,25 +39,42 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 	)
 	for _, tc := range []struct {
-		name     string
-		adaptive bool
-		r        *http.Request
+		name       string
+		adaptive   bool
+		r          *http.Request
+		perReplica bool
 	}{
-		{"fixed/staff-call", false, staffCall()},
-		{"fixed/staff-write", false, staffWrite()},
-		{"fixed/kiosk", false, kiosk()},
-		{"fixed/display", false, display()},
-		{"adaptive/staff-call", true, staffCall()},
-		{"adaptive/staff-write", true, staffWrite()},
-		{"adaptive/kiosk", true, kiosk()},
-		{"adaptive/display", true, display()},
-		{"replacer/staff-write", false, newReplacerRequest("POST", "/api/v1/queues/q1/tickets/t1/done", "staff-dev", "queue:read queue:write")},
-		{"replacer/display", false, newReplacerRequest("GET", "/api/v1/queues/q1/tickets", "display-dev", "queue:read")},
+		{"fixed/staff-call", false, staffCall(), false},
+		{"fixed/staff-write", false, staffWrite(), false},
+		{"fixed/kiosk", false, kiosk(), false},
+		{"fixed/display", false, display(), false},
+		{"adaptive/staff-call", true, staffCall(), false},
+		{"adaptive/staff-write", true, staffWrite(), false},
+		{"adaptive/kiosk", true, kiosk(), false},
+		{"adaptive/display", true, display(), false},
+		{"replacer/staff-write", false, newReplacerRequest("POST", "/api/v1/queues/q1/tickets/t1/done", "staff-dev", "queue:read queue:write"), false},
+		{"replacer/display", false, newReplacerRequest("GET", "/api/v1/queues/q1/tickets", "display-dev", "queue:read"), false},
+		{"per-replica/staff-call", false, staffCall(), true},
+		{"per-replica/staff-write", false, staffWrite(), true},
+		{"per-replica/kiosk", false, kiosk(), true},
+		{"per-replica/display", false, display(), true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			h := &Handler{Zone: "bench", Limit: 64, Classes: queueClasses}
 			if tc.adaptive {
 				h = &Handler{Zone: "bench-adaptive", Adaptive: &Adaptive{Min: 4, Max: 500, Initial: 64}, Classes: queueClasses}
+			}
+			var next caddyhttp.Handler = nop{}
+			if tc.perReplica {
+				// careq_queue takes the slot once it has picked the replica.
+				h = &Handler{Zone: "bench-replicas", Limit: 64, PerReplica: true, Classes: queueClasses}
+				board := replicagate.Admission("bench-replicas")
+				next = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+					if ok, refusal := board.Admit(r, w, "127.0.0.1:9101"); !ok {
+						return refusal
+					}
+					return nil
+				})
 			}
 			provision(b, h)
 			w := httptest.NewRecorder()
@@ -68,7 +90,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 			b.ResetTimer()
 			defer cpuPerOp(b)()
 			for b.Loop() {
-				if err := h.ServeHTTP(w, tc.r, nop{}); err != nil {
+				if err := h.ServeHTTP(w, tc.r, next); err != nil {
 					b.Fatal(err)
 				}
 			}

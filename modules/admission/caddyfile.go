@@ -34,6 +34,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		wait        <duration>
 //		retry_after <seconds>
+//		per_replica
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -53,6 +54,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = cfgparse.Duration(d, &h.Wait, false)
 		case "retry_after":
 			err = cfgparse.PositiveInt(d, &h.RetryAfter)
+		case "per_replica":
+			err = cfgparse.Flag(d, &h.PerReplica)
 		default:
 			return cfgparse.Unrecognized(d)
 		}

@@ -27,6 +27,22 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			limit 8
 			class all
 		}`, ""},
+		{"per replica", `careq_admission q {
+			limit 8
+			per_replica
+			class all
+		}`, ""},
+		{"per_replica twice", `careq_admission q {
+			limit 8
+			per_replica
+			per_replica
+			class all
+		}`, "per_replica already specified"},
+		{"per_replica with an argument", `careq_admission q {
+			limit 8
+			per_replica yes
+			class all
+		}`, "wrong argument count"},
 		{"no zone", `careq_admission { 
 			limit 8
 		}`, "wrong argument count"},

@@ -16,7 +16,7 @@ import (
 // Hijack (through http.ResponseController) and the rest through.
 type upgrade struct {
 	respwriter.Writer
-	h       *Handler
+	z       *zone
 	class   int
 	connect bool // an HTTP/2 CONNECT: a 2xx starts the tunnel
 	freed   bool
@@ -24,9 +24,15 @@ type upgrade struct {
 
 var upgrades = sync.Pool{New: func() any { return new(upgrade) }}
 
+// startsTunnel reports whether an answer of code starts the tunnel: a
+// 101 to an upgrade, a 2xx to an HTTP/2 CONNECT.
+func startsTunnel(code int, connect bool) bool {
+	return code == http.StatusSwitchingProtocols || (connect && code < 300)
+}
+
 // OnStatus frees the slot on the answer that starts the tunnel.
 func (u *upgrade) OnStatus(code int) bool {
-	if code == http.StatusSwitchingProtocols || (u.connect && code < 300) {
+	if startsTunnel(code, u.connect) {
 		u.free()
 	}
 	return true
@@ -35,17 +41,17 @@ func (u *upgrade) OnStatus(code int) bool {
 func (u *upgrade) free() {
 	if !u.freed {
 		u.freed = true
-		u.h.zone.release(u.class)
+		u.z.release(u.class)
 	}
 }
 
-// serveTunnel serves an admitted tunnel request of class c. Its latency is
-// not fed to the adaptive limit: how long an upgrade takes is not how long
-// the backend takes to answer.
-func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, c int) error {
+// serveTunnel serves an admitted tunnel request of class c holding a
+// slot in z. Its latency is not fed to the adaptive limit: how long an
+// upgrade takes is not how long the backend takes to answer.
+func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, z *zone, c int) error {
 	u := upgrades.Get().(*upgrade)
 	u.Reset(w)
-	u.Watch, u.h, u.class, u.connect = u, h, c, r.Method == http.MethodConnect
+	u.Watch, u.z, u.class, u.connect = u, z, c, r.Method == http.MethodConnect
 	defer func() {
 		u.free()
 		*u = upgrade{}

@@ -13,6 +13,7 @@ import (
 //	lb_policy careq_queue <key> [strict|fallback] {
 //		retry_after <duration>
 //		breaker     <name>
+//		admission   <zone>
 //	}
 //
 // <key> is a placeholder template that renders the queue id, such as
@@ -59,6 +60,10 @@ func (p *Policy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			p.RetryAfter = caddy.Duration(dur)
 		case "breaker":
 			if err := cfgparse.Arg(d, &p.Breaker); err != nil {
+				return err
+			}
+		case "admission":
+			if err := cfgparse.Arg(d, &p.Admission); err != nil {
 				return err
 			}
 		default:

@@ -50,6 +50,22 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want: &Policy{Key: "{re.q.1}", Mode: modeStrict, Breaker: "queues"},
 		},
 		{
+			name: "admission",
+			input: `careq_queue {re.q.1} strict {
+				breaker queues
+				admission queues
+			}`,
+			want: &Policy{Key: "{re.q.1}", Mode: modeStrict, Breaker: "queues", Admission: "queues"},
+		},
+		{
+			name: "admission twice",
+			input: `careq_queue {re.q.1} {
+				admission a
+				admission b
+			}`,
+			wantErr: "admission already specified",
+		},
+		{
 			name: "breaker twice",
 			input: `careq_queue {re.q.1} {
 				breaker a

@@ -235,3 +235,62 @@ func BenchmarkSelectWithBreakers(b *testing.B) {
 		})
 	}
 }
+
+// fakeAdmitter is a per-replica admission limit: it refuses the replicas
+// in full, and counts the slots it gave.
+type fakeAdmitter struct {
+	full  map[string]bool
+	given int
+}
+
+func (a *fakeAdmitter) Admit(_ *http.Request, _ http.ResponseWriter, addr string) (bool, *edge.Error) {
+	if a.full[addr] {
+		return false, edge.New(http.StatusServiceUnavailable, edge.ShedForPriority, "full").
+			With("zone", "adm@"+addr).WithHeader("Retry-After", "3")
+	}
+	a.given++
+	return true, nil
+}
+
+// TestSelectTakesTheReplicasAdmissionSlot: with admission, the replica
+// picked for a queue is asked for a slot; a replica with none left has
+// its queue answered 503 shed-for-priority (no other replica takes it),
+// and the other replica's queues are unaffected.
+func TestSelectTakesTheReplicasAdmissionSlot(t *testing.T) {
+	addrs := replicaAddrs(2)
+	pool := upstreams(addrs...)
+	p := newPolicy(t, &Policy{Key: "{http.request.uri.path.3}", Mode: modeFallback, Admission: "adm-select"})
+	p.logger = zap.NewNop()
+	a := &fakeAdmitter{full: map[string]bool{}}
+	replicagate.Admission("adm-select").Take(t, a)
+	t.Cleanup(func() { replicagate.Admission("adm-select").Withdraw(t) })
+
+	owners := map[string]string{}
+	for i := range 40 {
+		q := fmt.Sprintf("q%d", i)
+		u := p.Select(pool, request(t, queueURL(q)), nil)
+		if u == nil {
+			t.Fatalf("queue %s not placed with slots everywhere", q)
+		}
+		owners[q] = u.Dial
+	}
+	if a.given != 40 {
+		t.Fatalf("slots taken for 40 selections: %d", a.given)
+	}
+	a.full[addrs[0]] = true
+	for q, owner := range owners {
+		r := request(t, queueURL(q))
+		u := p.Select(pool, r, nil)
+		switch {
+		case owner == addrs[0] && u != nil:
+			t.Errorf("queue %s of the full replica went to %s, want refused", q, u.Dial)
+		case owner == addrs[0]:
+			e := edge.Resolve(r, caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("no upstreams available")))
+			if e.Status != 503 || e.Cause != edge.ShedForPriority || e.Header.Get("Retry-After") != "3" {
+				t.Errorf("queue %s of the full replica: %d %s %v, want 503 shed-for-priority, Retry-After 3", q, e.Status, e.Cause, e.Header)
+			}
+		case u == nil || u.Dial != owner:
+			t.Errorf("queue %s of the other replica: %v, want %s", q, u, owner)
+		}
+	}
+}

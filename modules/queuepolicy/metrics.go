@@ -15,12 +15,12 @@ const subsystem = promreg.Subsystem("queue")
 // config's registry, so a reload neither panics nor resets the counter.
 var selections = subsystem.CounterVec("selections_total", "Upstream selections by the careq_queue policy: owner (the queue's owner), fallback "+
 	"(the next replica, owner unavailable), spread (no queue id), breaker_open (strict: the owner's breaker is open), "+
-	"unavailable (no upstream chosen otherwise).", "result")
+	"shed (the owner's admission limit has no slot left for the request's class), unavailable (no upstream chosen otherwise).", "result")
 
 // counters holds the label children one policy increments, resolved once
 // at Provision so a selection only does an atomic add.
 type counters struct {
-	owner, fallback, spread, unavailable, breakerOpen prometheus.Counter
+	owner, fallback, spread, unavailable, breakerOpen, shed prometheus.Counter
 }
 
 // registerMetrics registers the collector in reg and resolves the children.
@@ -34,5 +34,6 @@ func registerMetrics(reg prometheus.Registerer) (counters, error) {
 		spread:      selections.WithLabelValues("spread"),
 		unavailable: selections.WithLabelValues("unavailable"),
 		breakerOpen: selections.WithLabelValues("breaker_open"),
+		shed:        selections.WithLabelValues("shed"),
 	}, nil
 }

@@ -95,15 +95,24 @@ type Policy struct {
 	// other replicas are not affected. Default: none.
 	Breaker string `json:"breaker,omitempty"`
 
-	fallback   bool               // Mode is fallback
-	gates      *replicagate.Board // the replicas' breakers, nil without Breaker
-	single     string             // the placeholder Key consists of, or "" when Key is a template
-	segment    int                // N when Key is {http.request.uri.path.N}, else -1 (set in Provision)
-	retryAfter string             // Retry-After value in whole seconds
-	robin      atomic.Uint64      // turn counter for requests that name no queue
-	count      counters           // metric children
-	logger     *zap.Logger        // the module's logger
-	warned     atomic.Bool        // the first request without a queue id was logged
+	// Admission names a careq_admission zone with per_replica on the same
+	// route: once the replica is picked, the request takes its slot in
+	// that replica's limit, or is answered 503 shed-for-priority with
+	// Retry-After (it does not move to another replica: the queue lives
+	// on this one). Queues of other replicas are not affected. Default:
+	// none.
+	Admission string `json:"admission,omitempty"`
+
+	fallback   bool                        // Mode is fallback
+	gates      *replicagate.Board          // the replicas' breakers, nil without Breaker
+	admits     *replicagate.AdmissionBoard // the replicas' admission limits, nil without Admission
+	single     string                      // the placeholder Key consists of, or "" when Key is a template
+	segment    int                         // N when Key is {http.request.uri.path.N}, else -1 (set in Provision)
+	retryAfter string                      // Retry-After value in whole seconds
+	robin      atomic.Uint64               // turn counter for requests that name no queue
+	count      counters                    // metric children
+	logger     *zap.Logger                 // the module's logger
+	warned     atomic.Bool                 // the first request without a queue id was logged
 
 	// pool is the replicas last chosen from, for the status page.
 	pool atomic.Pointer[reverseproxy.UpstreamPool]
@@ -134,6 +143,9 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	if p.Breaker != "" {
 		p.gates = replicagate.For(p.Breaker)
 	}
+	if p.Admission != "" {
+		p.admits = replicagate.Admission(p.Admission)
+	}
 	p.single, _ = caller.SinglePlaceholder(p.Key)
 	p.segment = segmentIndex(p.single)
 	p.retryAfter = strconv.FormatInt(edge.RetryAfterSeconds(time.Duration(p.RetryAfter)), 10)
@@ -158,6 +170,9 @@ func (p *Policy) Validate() error {
 	if p.Breaker != "" && !cfgparse.ValidName(p.Breaker) {
 		return fmt.Errorf("breaker must name a careq_breaker: 1 to 64 of a-z A-Z 0-9 _ . -, not %q", p.Breaker)
 	}
+	if p.Admission != "" && !cfgparse.ValidName(p.Admission) {
+		return fmt.Errorf("admission must name a careq_admission zone: 1 to 64 of a-z A-Z 0-9 _ . -, not %q", p.Admission)
+	}
 	if p.RetryAfter <= 0 {
 		return fmt.Errorf("retry_after must be a positive duration, not %s", time.Duration(p.RetryAfter))
 	}
@@ -167,9 +182,9 @@ func (p *Policy) Validate() error {
 // Select returns the upstream that serves the request's queue, or nil. In
 // strict mode with the owner unavailable it annotates the request with the
 // queue-owner-unavailable problem before returning nil.
-func (p *Policy) Select(pool reverseproxy.UpstreamPool, r *http.Request, _ http.ResponseWriter) *reverseproxy.Upstream {
+func (p *Policy) Select(pool reverseproxy.UpstreamPool, r *http.Request, w http.ResponseWriter) *reverseproxy.Upstream {
 	p.remember(pool)
-	if i := choose(p, pool, r); i >= 0 {
+	if i := choose(p, pool, r, w); i >= 0 {
 		return pool[i]
 	}
 	return nil
@@ -178,7 +193,7 @@ func (p *Policy) Select(pool reverseproxy.UpstreamPool, r *http.Request, _ http.
 // choose is Select over any kind of member (a function because methods
 // cannot have type parameters): it returns the index in pool of the
 // upstream for r, or -1.
-func choose[M member](p *Policy, pool []M, r *http.Request) int {
+func choose[M member](p *Policy, pool []M, r *http.Request, w http.ResponseWriter) int {
 	queue := p.queueOf(r)
 	if queue == "" {
 		// A key that never renders (a misspelt matcher name, say) would
@@ -189,11 +204,14 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 		}
 		i := spread(pool, &p.robin, p.gates)
 		i = admitFrom(p, pool, r, i)
-		if i >= 0 {
-			p.count.spread.Inc()
-		} else {
+		if i < 0 {
 			p.count.unavailable.Inc()
+			return -1
 		}
+		if !p.takeSlot(r, w, pool[i].String()) {
+			return -1
+		}
+		p.count.spread.Inc()
 		return i
 	}
 	i, how := place(pool, queue, p.fallback, p.gates, -1)
@@ -201,6 +219,9 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 		// The replica is recovering and its probes are all in flight;
 		// with fallback the queue goes to the next replica meanwhile.
 		if j, again := place(pool, queue, true, p.gates, i); p.fallback && again == fellBack && p.admit(r, pool[j].String()) {
+			if !p.takeSlot(r, w, pool[j].String()) {
+				return -1
+			}
 			p.count.fallback.Inc()
 			return j
 		}
@@ -214,9 +235,15 @@ func choose[M member](p *Policy, pool []M, r *http.Request) int {
 		p.count.breakerOpen.Inc()
 		return -1
 	case owned:
+		if !p.takeSlot(r, w, pool[i].String()) {
+			return -1
+		}
 		p.count.owner.Inc()
 		return i
 	case fellBack:
+		if !p.takeSlot(r, w, pool[i].String()) {
+			return -1
+		}
 		p.count.fallback.Inc()
 		return i
 	case ownerDown:
@@ -275,6 +302,21 @@ func (p *Policy) admit(r *http.Request, addr string) bool {
 	ok, probe := g.Admit()
 	if probe {
 		caddyhttp.SetVar(r.Context(), replicagate.ProbeVar, g)
+	}
+	return ok
+}
+
+// takeSlot takes r's slot in the admission limit of the replica at addr
+// (Admission); when the replica has none left for r's class it annotates
+// r with the shed-for-priority refusal and reports false.
+func (p *Policy) takeSlot(r *http.Request, w http.ResponseWriter, addr string) bool {
+	if p.admits == nil {
+		return true
+	}
+	ok, refusal := p.admits.Admit(r, w, addr)
+	if !ok {
+		edge.Annotate(r, refusal)
+		p.count.shed.Inc()
 	}
 	return ok
 }

@@ -183,7 +183,7 @@ func TestChooseWithUnavailableOwner(t *testing.T) {
 				counter[name] = f()
 			}
 
-			i := choose(p, pool, r)
+			i := choose(p, pool, r, nil)
 
 			var want *node
 			if tt.wantRank >= 0 {

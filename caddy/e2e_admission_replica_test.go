@@ -1,0 +1,110 @@
+package careq_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestAdmissionE2ESlowReplicaShedsOnlyItsQueues: the default Caddyfile in
+// front of two replica processes. One replica turns slow (every request
+// to one of its queues held 4 s) while many displays keep asking: its
+// requests fill the admission limit. A replica's trouble must stay with
+// that replica's queues: the slow replica's queue is shed for priority
+// (503, Retry-After, a problem document), while the other replica's
+// queues answer as before. With one limit for both replicas, the slow
+// one's requests took every slot the displays may use, and the healthy
+// replica's displays were shed too.
+func TestAdmissionE2ESlowReplicaShedsOnlyItsQueues(t *testing.T) {
+	_, addrA := isoReplica(t, "replica-a")
+	_, addrB := isoReplica(t, "replica-b")
+	g, gw := isoGateway(t, addrA, addrB)
+	token := authDevToken(t, "display-0", "queue:read")
+	qa, qb := isoOwnedQueues(t, gw, token, "replica-a", "replica-b")
+
+	// 10 displays (the default caps hold a caller to 16 requests at once)
+	// send 14 slow reads each to the slow replica's queue: 140, more than
+	// the 127 of the limit of 256 that the display class may use.
+	const callers, each = 10, 14
+	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: callers * each}}
+	defer client.CloseIdleConnections()
+	var mu sync.Mutex
+	slow := map[string]int{}
+	var wg sync.WaitGroup
+	for i := range callers {
+		tok := authDevToken(t, fmt.Sprintf("display-%d", i+1), "queue:read")
+		for range each {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest(http.MethodGet, "http://"+gw+"/api/v1/queues/"+qa+"/tickets", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("X-CareQ-Fault", "delay=4s")
+				k := "error"
+				if resp, err := client.Do(req); err == nil {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					k = fmt.Sprint(resp.StatusCode)
+					if resp.StatusCode != 200 {
+						k += " " + problemCause(body)
+					}
+				}
+				mu.Lock()
+				slow[k]++
+				mu.Unlock()
+			}()
+		}
+	}
+
+	// Once the slow replica's share is taken, its queue is shed...
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, body := get(t, "http://"+gw+"/api/v1/queues/"+qa+"/tickets", "Authorization", "Bearer "+token)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" ||
+				!strings.Contains(string(body), `"type":"urn:careq:problem:shed-for-priority"`) {
+				t.Fatalf("queue %s of the slow replica: %d %v %s, want 503 shed-for-priority with Retry-After", qa, resp.StatusCode, resp.Header, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue %s of the slow replica was never shed: %d %s", qa, resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// ...and the other replica's queue is not: it answers at once.
+	for i := range 5 {
+		resp, body := get(t, "http://"+gw+"/api/v1/queues/"+qb+"/tickets", "Authorization", "Bearer "+token)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("read %d of queue %s, on the healthy replica, while the other is slow: %d %s, want 200", i, qb, resp.StatusCode, body)
+		}
+	}
+
+	// Every slow request got an answer: served, or shed for priority.
+	wg.Wait()
+	t.Logf("slow replica's queue %s: %v", qa, slow)
+	if slow["200"] == 0 || slow["200"]+slow["503 shed-for-priority"] != callers*each {
+		t.Errorf("slow requests: %v, want %d answered 200 or 503 shed-for-priority", slow, callers*each)
+	}
+	_ = g
+}
+
+// problemCause returns the cause of a problem document: its type without
+// the urn:careq:problem: prefix.
+func problemCause(body []byte) string {
+	const prefix = `"type":"urn:careq:problem:`
+	s := string(body)
+	i := strings.Index(s, prefix)
+	if i < 0 {
+		return "?"
+	}
+	s = s[i+len(prefix):]
+	if j := strings.IndexByte(s, '"'); j >= 0 {
+		return s[:j]
+	}
+	return "?"
+}

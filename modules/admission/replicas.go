@@ -1,0 +1,199 @@
+package admission
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/caller"
+	"github.com/careq/gateway/internal/edge"
+	"github.com/careq/gateway/internal/replicagate"
+	"github.com/careq/gateway/internal/respwriter"
+)
+
+// ticket is one request's passage through a per-replica zone: its class,
+// and the replica slot it holds once careq_queue has picked the replica.
+// It is the ResponseWriter the handler passes on, which reverse_proxy
+// hands careq_queue with the request: so the policy's Admit finds it
+// (through the Unwrap of any writer wrapped around it further down) at
+// no more cost than a few type assertions. A tunnel's ticket gives back
+// its slot once the upgrade is answered.
+type ticket struct {
+	respwriter.Writer
+	h       *Handler
+	class   int
+	slot    *zoneRef // the zone of the replica whose slot the request holds; nil if none
+	start   int64    // the clock when the slot was taken, if timed; else -1
+	tunnel  bool     // a tunnel: its latency is not fed to an adaptive limit
+	connect bool     // an HTTP/2 CONNECT: a 2xx starts the tunnel
+}
+
+var tickets = sync.Pool{New: func() any { return new(ticket) }}
+
+// release gives back the slot the ticket holds, if any.
+func (t *ticket) release() {
+	if t.slot != nil {
+		t.slot.z.release(t.class)
+		t.slot = nil
+	}
+}
+
+// OnStatus frees a tunnel's slot on the answer that starts the tunnel.
+func (t *ticket) OnStatus(code int) bool {
+	if startsTunnel(code, t.connect) {
+		t.release()
+	}
+	return true
+}
+
+// ticketOf finds the ticket among w and the writers it wraps.
+func ticketOf(w http.ResponseWriter) *ticket {
+	for w != nil {
+		if t, ok := w.(*ticket); ok {
+			return t
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// replicas holds the zones of a per-replica handler by replica address
+// (host:port, as careq_queue's upstreams spell it). A replica's zone is
+// made when the policy first picks it; replicas come from configuration
+// or DNS, never from a client, so their number is bounded by the
+// backend's. It is the replicagate.Admitter published on the zone's
+// admission board.
+type replicas struct {
+	h     *Handler
+	board *replicagate.AdmissionBoard
+	zones atomic.Pointer[[]replicaZone] // replaced, never changed
+	mu    sync.Mutex                    // serialises making a zone and cleanup
+	done  bool                          // cleaned up: no zone is made any more; guarded by mu
+}
+
+// replicaZone is the zone of the replica at addr.
+type replicaZone struct {
+	addr string
+	z    *zoneRef
+}
+
+// newReplicas returns h's replica zones, published on the zone's board.
+func newReplicas(h *Handler) *replicas {
+	rs := &replicas{h: h, board: replicagate.Admission(h.Zone)}
+	rs.zones.Store(&[]replicaZone{})
+	rs.board.Take(h, rs)
+	return rs
+}
+
+// find returns the zone of addr in zs, nil if none. A backend has a few
+// replicas: a scan is cheaper than hashing the address.
+func find(zs []replicaZone, addr string) *zoneRef {
+	for i := range zs {
+		if zs[i].addr == addr {
+			return zs[i].z
+		}
+	}
+	return nil
+}
+
+// of returns the zone of the replica at addr, made on first use; nil once
+// the handler is cleaned up.
+func (rs *replicas) of(addr string) *zoneRef {
+	if z := find(*rs.zones.Load(), addr); z != nil {
+		return z
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	old := *rs.zones.Load()
+	if z := find(old, addr); z != nil || rs.done {
+		return z
+	}
+	z, err := rs.h.loadZone(rs.h.Zone + "@" + addr)
+	if err != nil {
+		return nil // not reached: a zone's constructor does not fail
+	}
+	zs := append(slices.Clip(old), replicaZone{addr: addr, z: z})
+	rs.zones.Store(&zs)
+	return z
+}
+
+// cleanup withdraws the admitter and lets go of the replicas' zones; each
+// stays while another config uses it.
+func (rs *replicas) cleanup() error {
+	rs.board.Withdraw(rs.h)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.done = true
+	var errs []error
+	for _, rz := range *rs.zones.Load() {
+		if _, err := zones.Delete(rz.z.key); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Admit takes the slot of r, classified by this zone's careq_admission
+// (its ticket is w, or wrapped by w), on the replica at addr
+// (replicagate.Admitter). A request that did not pass it is admitted.
+func (rs *replicas) Admit(r *http.Request, w http.ResponseWriter, addr string) (bool, *edge.Error) {
+	t := ticketOf(w)
+	if t == nil || t.h.Zone != rs.h.Zone {
+		return true, nil
+	}
+	// The ticket's own handler decides: during a reload it may be the
+	// previous config's, whose zones the request started with.
+	return t.h.replicas.admit(r, t, addr)
+}
+
+func (rs *replicas) admit(r *http.Request, t *ticket, addr string) (bool, *edge.Error) {
+	t.release() // a request selected again gives back its earlier pick's slot
+	z := rs.of(addr)
+	if z == nil {
+		return true, nil
+	}
+	h := rs.h
+	if !z.z.acquire(t.class) && !h.await(r, z.z, t.class) {
+		z.shed[t.class].Inc()
+		return false, h.shedError(z, t.class)
+	}
+	z.admitted[t.class].Inc()
+	t.slot, t.start = z, -1
+	if g := z.z.adapt; g != nil && !t.tunnel && g.timed() {
+		t.start = h.clock()
+	}
+	return true, nil
+}
+
+// serveReplicas serves a request of class c in per-replica form: it
+// passes the ticket on as the ResponseWriter for careq_queue and, once
+// the request is answered, gives back the slot the policy took and feeds
+// its latency to the replica's adaptive limit.
+func (h *Handler) serveReplicas(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, c int) (err error) {
+	t := tickets.Get().(*ticket)
+	t.Reset(w)
+	t.h, t.class, t.slot, t.start = h, c, nil, -1
+	t.tunnel, t.connect = caller.IsTunnel(r), r.Method == http.MethodConnect
+	if t.tunnel {
+		t.Watch = t
+	}
+	defer h.doneReplica(r, t, &err)
+	return next.ServeHTTP(t, r)
+}
+
+func (h *Handler) doneReplica(r *http.Request, t *ticket, err *error) {
+	if z := t.slot; z != nil {
+		t.slot = nil
+		h.done(r, z.z, t.class, t.start, err)
+	}
+	*t = ticket{}
+	tickets.Put(t)
+}
