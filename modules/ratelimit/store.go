@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/lru"
 )
 
@@ -110,22 +111,9 @@ func newLocalStore(r Rate, burst, maxKeys int, idle time.Duration, keys gauge) *
 	return s
 }
 
-// ipSalt separates keys that fell back to the client address from caller
-// keys with the same text.
-const ipSalt = 0x9e3779b97f4a7c15
-
-// hash returns the map key of a bucket key.
-func (s *localStore) hash(key string, isIP bool) uint64 {
-	h := maphash.String(s.seed, key)
-	if isIP {
-		h ^= ipSalt
-	}
-	return h
-}
-
 // decide takes one request from key's bucket at now, if it holds one.
 func (s *localStore) decide(key string, isIP bool, now time.Time) decision {
-	h := s.hash(key, isIP)
+	h := caller.Hash(s.seed, key, isIP)
 	sh := &s.shards[h&s.mask]
 	sh.mu.Lock()
 	e := sh.m[h]
