@@ -1,12 +1,10 @@
 package auth
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -160,25 +158,4 @@ func defaultSigningAlg(key any) string {
 		return "EdDSA"
 	}
 	return "HS256"
-}
-
-// privateKeyParsers read the private key PEM blocks parsePrivateKeyPEM
-// takes, by block type.
-var privateKeyParsers = map[string]func([]byte) (any, error){
-	"PRIVATE KEY":     x509.ParsePKCS8PrivateKey,
-	"EC PRIVATE KEY":  func(der []byte) (any, error) { return x509.ParseECPrivateKey(der) },
-	"RSA PRIVATE KEY": func(der []byte) (any, error) { return x509.ParsePKCS1PrivateKey(der) },
-}
-
-// parsePrivateKeyPEM reads a PKCS#8, SEC 1 (EC) or PKCS#1 (RSA) private key.
-func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
-	key, err := parsePEM(data, privateKeyParsers, "a private key")
-	if err != nil {
-		return nil, err
-	}
-	s, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("unsupported private key type %T", key)
-	}
-	return s, nil
 }

@@ -192,6 +192,27 @@ func parsePEM(data []byte, parsers map[string]func([]byte) (any, error), what st
 	return parse(block.Bytes)
 }
 
+// privateKeyParsers read the private key PEM blocks parsePrivateKeyPEM
+// takes, by block type.
+var privateKeyParsers = map[string]func([]byte) (any, error){
+	"PRIVATE KEY":     x509.ParsePKCS8PrivateKey,
+	"EC PRIVATE KEY":  func(der []byte) (any, error) { return x509.ParseECPrivateKey(der) },
+	"RSA PRIVATE KEY": func(der []byte) (any, error) { return x509.ParsePKCS1PrivateKey(der) },
+}
+
+// parsePrivateKeyPEM reads a PKCS#8, SEC 1 (EC) or PKCS#1 (RSA) private key.
+func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
+	key, err := parsePEM(data, privateKeyParsers, "a private key")
+	if err != nil {
+		return nil, err
+	}
+	s, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("unsupported private key type %T", key)
+	}
+	return s, nil
+}
+
 // parsePublicKeyPEM reads the first PEM block of data as a public key (PKIX
 // "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY", or a certificate).
 func parsePublicKeyPEM(data []byte) (*verKey, error) {
