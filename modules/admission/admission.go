@@ -20,6 +20,7 @@ import (
 
 	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/edge"
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 const moduleName = "careq_admission"
@@ -181,13 +182,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // Cleanup lets go of the zone; it stays while another config uses it.
 func (h *Handler) Cleanup() error {
-	if h.key == "" {
-		return nil
-	}
-	key := h.key
-	h.key = ""
-	_, err := zones.Delete(key)
-	return err
+	return usagepool.Release(zones, &h.key)
 }
 
 // ServeHTTP admits the request to its class or refuses it.

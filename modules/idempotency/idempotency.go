@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/careq/gateway/internal/redisstore"
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 const moduleName = "careq_idempotency"
@@ -265,12 +266,7 @@ func (h *Handler) Validate() error {
 
 // Cleanup lets go of the store; it stays while another config uses it.
 func (h *Handler) Cleanup() error {
-	if h.poolKey == "" {
-		return nil
-	}
-	_, err := stores.Delete(h.poolKey)
-	h.poolKey = ""
-	return err
+	return usagepool.Release(stores, &h.poolKey)
 }
 
 // applies reports whether requests of method m are handled.

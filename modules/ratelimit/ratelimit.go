@@ -20,6 +20,7 @@ import (
 	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/redisstore"
 	"github.com/careq/gateway/internal/statusboard"
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 const moduleName = "careq_ratelimit"
@@ -228,12 +229,7 @@ func (h *Handler) Validate() error {
 // Cleanup lets go of the zone; its buckets stay while another config uses
 // the same zone.
 func (h *Handler) Cleanup() error {
-	if h.poolKey == "" {
-		return nil
-	}
-	_, err := zones.Delete(h.poolKey)
-	h.poolKey = ""
-	return err
+	return usagepool.Release(zones, &h.poolKey)
 }
 
 // ServeHTTP takes one request from the caller's bucket, adds the RateLimit
