@@ -247,13 +247,11 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("max_entries must be positive, not %d", h.MaxEntries)
 	case h.MaxBytes < 0 || (h.MaxBytes > 0 && h.MaxBytes < h.MaxAnswer):
 		return fmt.Errorf("max_bytes must be at least max_answer (%d), not %d", h.MaxAnswer, h.MaxBytes)
-	case h.RedisDB < 0:
-		return fmt.Errorf("redis_db must be 0 or more, not %d", h.RedisDB)
-	case h.Redis != "" && !redisstore.IsAddress(h.Redis) && (h.RedisPassword != "" || h.RedisDB != 0):
-		return fmt.Errorf("redis_password and redis_db go with a host:port redis; store %q has its own in careq_redis", h.Redis)
-	case h.RedisTimeout < 0:
-		return fmt.Errorf("redis_timeout must be positive, not %v", time.Duration(h.RedisTimeout))
-	case h.RedisDown != "" && h.RedisDown != "pass" && h.RedisDown != "refuse":
+	}
+	if err := redisstore.CheckSetting(h.Redis, h.RedisPassword, h.RedisDB, h.RedisTimeout); err != nil {
+		return err
+	}
+	if h.RedisDown != "" && h.RedisDown != "pass" && h.RedisDown != "refuse" {
 		return fmt.Errorf("redis_down must be pass or refuse, not %q", h.RedisDown)
 	}
 	for _, name := range h.Headers {
