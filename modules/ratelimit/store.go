@@ -119,8 +119,11 @@ func (s *localStore) decide(key string, isIP bool, now time.Time) decision {
 	e := sh.m[h]
 	if e == nil {
 		e = s.insert(sh, h, now)
-	} else {
-		sh.lru.MoveToFront(e)
+	} else if e != sh.lru.Front() {
+		// Remove and PushFront inline here; MoveToFront, which holds
+		// both, is too large to and would be a call on every decision.
+		sh.lru.Remove(e)
+		sh.lru.PushFront(e)
 	}
 	e.Value.used = now.UnixNano()
 	res := e.Value.lim.ReserveN(now, 1)
