@@ -184,7 +184,11 @@ func request(url string, headers []string) (int, error) {
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
-	c := &http.Client{Timeout: 5 * time.Second}
+	return send(&http.Client{Timeout: 5 * time.Second}, req)
+}
+
+// send sends req with c and returns the status, the body read and closed.
+func send(c *http.Client, req *http.Request) (int, error) {
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
@@ -248,4 +252,39 @@ func (l *lab) backends() (string, string, error) {
 		}
 	}
 	return a, b, nil
+}
+
+// proxyLab is a lab with the two fast backends running and a token the
+// bench configs accept: where every scenario that puts gateways in front
+// of the backends starts.
+type proxyLab struct {
+	*lab
+	gw                 string // the careq-gateway binary
+	backendA, backendB string
+	token              string
+}
+
+// newProxyLab builds the programs, starts the backends and mints the
+// token; tls makes the gateways' sites HTTPS. On success the caller stops
+// it with stopAll; on failure whatever it started is stopped.
+func newProxyLab(tls bool) (*proxyLab, error) {
+	l, gw, err := newLab()
+	if err != nil {
+		return nil, err
+	}
+	l.tls = tls
+	p := &proxyLab{lab: l, gw: gw}
+	if p.backendA, p.backendB, err = l.backends(); err == nil {
+		p.token, err = l.mintToken(gw)
+	}
+	if err != nil {
+		l.stopAll()
+		return nil, err
+	}
+	return p, nil
+}
+
+// proxy starts a gateway in front of the two backends (see lab.gateway).
+func (p *proxyLab) proxy(name, config string, extra []string) (string, error) {
+	return p.gateway(p.gw, name, config, p.backendA, p.backendB, extra)
 }

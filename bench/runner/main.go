@@ -103,39 +103,30 @@ type scenario struct {
 }
 
 func run(rounds int, duration time.Duration, conns int) error {
-	l, gw, err := newLab()
+	l, err := newProxyLab(false)
 	if err != nil {
 		return err
 	}
 	defer l.stopAll()
+	backendA, token := l.backendA, l.token
 
-	backendA, backendB, err := l.backends()
-	if err != nil {
-		return err
-	}
-	token, err := l.mintToken(gw)
-	if err != nil {
-		return err
-	}
-
-	bare, err := l.gateway(gw, "bare", "bare.Caddyfile", backendA, backendB, nil)
+	bare, err := l.proxy("bare", "bare.Caddyfile", nil)
 	if err != nil {
 		return err
 	}
 	barePID := l.lastPID()
-	full, err := l.gateway(gw, "full", "full.Caddyfile", backendA, backendB, nil)
+	full, err := l.proxy("full", "full.Caddyfile", nil)
 	if err != nil {
 		return err
 	}
 	fullPID := l.lastPID()
-	limited, err := l.gateway(gw, "limited", "full.Caddyfile", backendA, backendB,
-		[]string{"BENCH_RL_RATE=1/h", "BENCH_RL_BURST=1"})
+	limited, err := l.proxy("limited", "full.Caddyfile", []string{"BENCH_RL_RATE=1/h", "BENCH_RL_BURST=1"})
 	if err != nil {
 		return err
 	}
 	limitedPID := l.lastPID()
 	dead := l.addr() // nothing listens here: the breaker trips and stays open
-	open, err := l.gateway(gw, "breaker-open", "full.Caddyfile", dead, dead, nil)
+	open, err := l.gateway(l.gw, "breaker-open", "full.Caddyfile", dead, dead, nil)
 	if err != nil {
 		return err
 	}

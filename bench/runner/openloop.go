@@ -37,24 +37,17 @@ func openloopRun(plan openPlan) error {
 	if err := pinSelf(loadCPU); err != nil {
 		return err
 	}
-	l, gw, err := newLab()
+	l, err := newProxyLab(false)
 	if err != nil {
 		return err
 	}
 	defer l.stopAll()
-	backendA, backendB, err := l.backends()
+	token := l.token
+	bare, err := l.proxy("bare", "bare.Caddyfile", nil)
 	if err != nil {
 		return err
 	}
-	token, err := l.mintToken(gw)
-	if err != nil {
-		return err
-	}
-	bare, err := l.gateway(gw, "bare", "bare.Caddyfile", backendA, backendB, nil)
-	if err != nil {
-		return err
-	}
-	full, err := l.gateway(gw, "full", "full.Caddyfile", backendA, backendB, nil)
+	full, err := l.proxy("full", "full.Caddyfile", nil)
 	if err != nil {
 		return err
 	}

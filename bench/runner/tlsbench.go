@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -29,20 +28,12 @@ func tlsRun(plan tlsPlan) error {
 	if err := pinSelf(loadCPU); err != nil {
 		return err
 	}
-	l, gw, err := newLab()
+	l, err := newProxyLab(true)
 	if err != nil {
 		return err
 	}
 	defer l.stopAll()
-	l.tls = true
-	backendA, backendB, err := l.backends()
-	if err != nil {
-		return err
-	}
-	token, err := l.mintToken(gw)
-	if err != nil {
-		return err
-	}
+	token := l.token
 	path := "/api/v1/queues/q1/tickets"
 	auth := []string{"Authorization: Bearer " + token}
 	type target struct {
@@ -55,7 +46,7 @@ func tlsRun(plan tlsPlan) error {
 	}
 	var targets []*target
 	for _, name := range []string{"bare", "full"} {
-		addr, err := l.gateway(gw, name+"-tls", name+".Caddyfile", backendA, backendB, nil)
+		addr, err := l.proxy(name+"-tls", name+".Caddyfile", nil)
 		if err != nil {
 			return err
 		}
@@ -179,13 +170,7 @@ func goLoad(url, token string, pid int, d time.Duration, fresh bool) (result, in
 func get(c *http.Client, url, token string) (int, error) {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Header["Authorization"] = []string{"Bearer " + token}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return send(c, req)
 }
 
 // waitHTTPS waits until url answers 200 over HTTPS (the internal CA and

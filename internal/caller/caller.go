@@ -6,6 +6,7 @@
 package caller
 
 import (
+	"hash/maphash"
 	"net"
 	"net/http"
 	"strings"
@@ -86,6 +87,21 @@ func (k Keyer) resolve(r *http.Request) string {
 		return key
 	}
 	return repl.ReplaceKnown(k.template, "")
+}
+
+// ipSalt separates keys that fell back to the client address from caller
+// keys with the same text.
+const ipSalt = 0x9e3779b97f4a7c15
+
+// Hash returns the map key, under seed, of a key and isIP from Key: a key
+// that fell back to the client address never hashes like a caller key of
+// the same text.
+func Hash(seed maphash.Seed, key string, isIP bool) uint64 {
+	h := maphash.String(seed, key)
+	if isIP {
+		h ^= ipSalt
+	}
+	return h
 }
 
 // ClientIP returns the address Caddy determined for the client, which

@@ -2,6 +2,7 @@ package caller
 
 import (
 	"context"
+	"hash/maphash"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -220,5 +221,19 @@ func TestIsTunnel(t *testing.T) {
 				t.Errorf("IsTunnel(%s %s, Connection %q, Upgrade %q) = %v, want %v", tt.method, tt.name, tt.connection, tt.upgrade, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestHash(t *testing.T) {
+	t.Parallel()
+	seed := maphash.MakeSeed()
+	if Hash(seed, "10.0.0.1", false) != Hash(seed, "10.0.0.1", false) {
+		t.Error("one key hashes two ways")
+	}
+	if Hash(seed, "10.0.0.1", true) == Hash(seed, "10.0.0.1", false) {
+		t.Error("a client address hashes like a caller key of the same text")
+	}
+	if Hash(seed, "alice", false) == Hash(seed, "bob", false) {
+		t.Error("two keys share a hash")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -22,6 +23,21 @@ type Stores interface {
 // (an anonymous single-server store) rather than the name of a store: a
 // store name never holds a colon.
 func IsAddress(ref string) bool { return strings.Contains(ref, ":") }
+
+// CheckSetting is the Validate of a module's redis, redis_password,
+// redis_db and redis_timeout settings: it reports what is wrong with them,
+// naming the setting.
+func CheckSetting(ref, password string, db int, timeout caddy.Duration) error {
+	switch {
+	case db < 0:
+		return fmt.Errorf("redis_db must be 0 or more, not %d", db)
+	case ref != "" && !IsAddress(ref) && (password != "" || db != 0):
+		return fmt.Errorf("redis_password and redis_db go with a host:port redis; store %q has its own in careq_redis", ref)
+	case timeout < 0:
+		return fmt.Errorf("redis_timeout must be positive, not %v", time.Duration(timeout))
+	}
+	return nil
+}
 
 // Named returns the settings of the store the careq_redis app names name.
 func Named(ctx caddy.Context, name string) (Options, error) {

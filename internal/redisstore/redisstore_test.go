@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -101,5 +102,31 @@ func TestProbeUnreachable(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Probe took %v with a 200ms timeout", d)
+	}
+}
+
+func TestCheckSetting(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, ref, password string
+		db                  int
+		timeout             caddy.Duration
+		want                string // "" for no error
+	}{
+		{"none", "", "", 0, 0, ""},
+		{"address with password and db", "127.0.0.1:6379", "{env.P}", 2, caddy.Duration(time.Second), ""},
+		{"store", "sessions", "", 0, 0, ""},
+		{"negative db", "127.0.0.1:6379", "", -1, 0, "redis_db must be 0 or more, not -1"},
+		{"store with password", "sessions", "secret", 0, 0, `redis_password and redis_db go with a host:port redis; store "sessions" has its own in careq_redis`},
+		{"store with db", "sessions", "", 1, 0, `store "sessions" has its own`},
+		{"negative timeout", "", "", 0, -1, "redis_timeout must be positive, not -1ns"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckSetting(tt.ref, tt.password, tt.db, tt.timeout)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("CheckSetting = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

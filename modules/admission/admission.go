@@ -20,6 +20,7 @@ import (
 
 	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/edge"
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 const moduleName = "careq_admission"
@@ -221,13 +222,10 @@ func (h *Handler) Cleanup() error {
 	if h.replicas != nil {
 		return h.replicas.cleanup()
 	}
-	if h.zone == nil || h.zone.key == "" {
+	if h.zone == nil {
 		return nil
 	}
-	key := h.zone.key
-	h.zone.key = ""
-	_, err := zones.Delete(key)
-	return err
+	return usagepool.Release(zones, &h.zone.key)
 }
 
 // ServeHTTP admits the request to its class or refuses it. Per replica,

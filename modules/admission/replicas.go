@@ -13,6 +13,7 @@ import (
 	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/replicagate"
 	"github.com/careq/gateway/internal/respwriter"
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 // ticket is one request's passage through a per-replica zone: its class,
@@ -134,9 +135,7 @@ func (rs *replicas) cleanup() error {
 	rs.done = true
 	var errs []error
 	for _, rz := range *rs.zones.Load() {
-		if _, err := zones.Delete(rz.z.key); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, usagepool.Release(zones, &rz.z.key))
 	}
 	return errors.Join(errs...)
 }

@@ -202,7 +202,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.compileRules()
 	h.compileChallenges()
-	h.track(true)
+	live.Add(h)
 	return nil
 }
 
@@ -283,7 +283,8 @@ func (h *Handler) onJWKSFetch(ok bool, err error) {
 // Cleanup drops the cached tokens; the JWKS refresher stops with the
 // config's context.
 func (h *Handler) Cleanup() error {
-	h.track(false)
+	live.Remove(h)
+	lastFetch.Delete(h)
 	if h.cache != nil {
 		h.cache.clear()
 	}

@@ -163,29 +163,60 @@ func (k *verKey) defaultAlgorithms() []string {
 // algorithm, never an HMAC one.
 var asymmetricAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
 
-// parsePublicKeyPEM reads the first PEM block of data as a public key (PKIX
-// "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY", or a certificate).
-func parsePublicKeyPEM(data []byte) (*verKey, error) {
+// publicKeyParsers read the public key PEM blocks parsePublicKeyPEM takes,
+// by block type.
+var publicKeyParsers = map[string]func([]byte) (any, error){
+	"PUBLIC KEY":     x509.ParsePKIXPublicKey,
+	"RSA PUBLIC KEY": func(der []byte) (any, error) { return x509.ParsePKCS1PublicKey(der) },
+	"CERTIFICATE": func(der []byte) (any, error) {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, err
+		}
+		return cert.PublicKey, nil
+	},
+}
+
+// parsePEM decodes the first PEM block of data and reads it with the
+// parser for its type; what names the kind of block wanted in the error
+// for any other type.
+func parsePEM(data []byte, parsers map[string]func([]byte) (any, error), what string) (any, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, errors.New("no PEM block found")
 	}
-	var pub any
-	var err error
-	switch block.Type {
-	case "PUBLIC KEY":
-		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	case "CERTIFICATE":
-		var cert *x509.Certificate
-		cert, err = x509.ParseCertificate(block.Bytes)
-		if err == nil {
-			pub = cert.PublicKey
-		}
-	default:
-		return nil, fmt.Errorf("PEM block type %q is not a public key (a private key must never be configured here)", block.Type)
+	parse, ok := parsers[block.Type]
+	if !ok {
+		return nil, fmt.Errorf("PEM block type %q is not %s", block.Type, what)
 	}
+	return parse(block.Bytes)
+}
+
+// privateKeyParsers read the private key PEM blocks parsePrivateKeyPEM
+// takes, by block type.
+var privateKeyParsers = map[string]func([]byte) (any, error){
+	"PRIVATE KEY":     x509.ParsePKCS8PrivateKey,
+	"EC PRIVATE KEY":  func(der []byte) (any, error) { return x509.ParseECPrivateKey(der) },
+	"RSA PRIVATE KEY": func(der []byte) (any, error) { return x509.ParsePKCS1PrivateKey(der) },
+}
+
+// parsePrivateKeyPEM reads a PKCS#8, SEC 1 (EC) or PKCS#1 (RSA) private key.
+func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
+	key, err := parsePEM(data, privateKeyParsers, "a private key")
+	if err != nil {
+		return nil, err
+	}
+	s, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("unsupported private key type %T", key)
+	}
+	return s, nil
+}
+
+// parsePublicKeyPEM reads the first PEM block of data as a public key (PKIX
+// "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY", or a certificate).
+func parsePublicKeyPEM(data []byte) (*verKey, error) {
+	pub, err := parsePEM(data, publicKeyParsers, "a public key (a private key must never be configured here)")
 	if err != nil {
 		return nil, err
 	}

@@ -19,21 +19,7 @@ func init() {
 }
 
 // live lists the provisioned handlers, for the status page.
-var live = struct {
-	sync.Mutex
-	m map[*Handler]struct{}
-}{m: map[*Handler]struct{}{}}
-
-func (h *Handler) track(on bool) {
-	live.Lock()
-	defer live.Unlock()
-	if on {
-		live.m[h] = struct{}{}
-	} else {
-		delete(live.m, h)
-		lastFetch.Delete(h)
-	}
-}
+var live statusboard.Live[*Handler]
 
 // fetchResult is the outcome of a JWKS fetch.
 type fetchResult struct {
@@ -66,12 +52,7 @@ type handlerStatus struct {
 }
 
 func authStatus() any {
-	live.Lock()
-	hs := make([]*Handler, 0, len(live.m))
-	for h := range live.m {
-		hs = append(hs, h)
-	}
-	live.Unlock()
+	hs := live.List()
 	out := make([]handlerStatus, 0, len(hs))
 	for _, h := range hs {
 		s := handlerStatus{Realm: h.Realm, APIKeys: len(h.keys)}

@@ -113,11 +113,20 @@ func queueName(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return q, true
 }
 
+// queueFor is queueName for a resource that takes only the methods in
+// allow: it answers 404 for a bad queue name, then 405 for another method.
+func queueFor(w http.ResponseWriter, r *http.Request, allow string) (string, bool) {
+	q, ok := queueName(w, r)
+	if !ok || !allowMethod(w, r, allow) {
+		return "", false
+	}
+	return q, true
+}
+
 func ticketURL(t Ticket) string { return apiPrefix + t.Queue + "/tickets/" + t.ID }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		methodNotAllowed(w, r, "GET, HEAD")
+	if !allowMethod(w, r, "GET, HEAD") {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "replica": a.replica})
@@ -189,12 +198,8 @@ func (a *API) ticket(w http.ResponseWriter, r *http.Request) {
 
 // notify accepts a notification for the patient; it goes out later.
 func (a *API) notify(w http.ResponseWriter, r *http.Request) {
-	q, ok := queueName(w, r)
+	q, ok := queueFor(w, r, "POST")
 	if !ok {
-		return
-	}
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, "POST")
 		return
 	}
 	t, err := a.store.Notify(q, r.PathValue("id"))
@@ -208,12 +213,8 @@ func (a *API) notify(w http.ResponseWriter, r *http.Request) {
 
 // call calls the next patient.
 func (a *API) call(w http.ResponseWriter, r *http.Request) {
-	q, ok := queueName(w, r)
+	q, ok := queueFor(w, r, "POST")
 	if !ok {
-		return
-	}
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, "POST")
 		return
 	}
 	t, err := a.store.Call(q)
@@ -226,12 +227,8 @@ func (a *API) call(w http.ResponseWriter, r *http.Request) {
 
 // now redirects to the ticket being called.
 func (a *API) now(w http.ResponseWriter, r *http.Request) {
-	q, ok := queueName(w, r)
+	q, ok := queueFor(w, r, "GET, HEAD")
 	if !ok {
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		methodNotAllowed(w, r, "GET, HEAD")
 		return
 	}
 	t, err := a.store.Current(q)
@@ -246,11 +243,7 @@ func (a *API) now(w http.ResponseWriter, r *http.Request) {
 
 // transfer is declared in the API but not offered by this backend.
 func (a *API) transfer(w http.ResponseWriter, r *http.Request) {
-	if _, ok := queueName(w, r); !ok {
-		return
-	}
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, r, "POST")
+	if _, ok := queueFor(w, r, "POST"); !ok {
 		return
 	}
 	writeError(w, r, http.StatusNotImplemented, "transferring a ticket between queues is not implemented")

@@ -16,6 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 const moduleName = "careq_backend"
@@ -61,9 +63,10 @@ type Handler struct {
 	// for any other name answers 404. Default: none, any valid name.
 	Queues []string `json:"queues,omitempty"`
 
-	store  *Store       // this replica's state, shared through stores
-	api    http.Handler // the routes over store
-	logger *zap.Logger
+	store   *Store       // this replica's state, shared through stores
+	poolKey string       // store's key in stores while held; empty until loaded
+	api     http.Handler // the routes over store
+	logger  *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -91,7 +94,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading the store of replica %q: %w", h.Name, err)
 	}
-	h.store = v.(*Store)
+	h.store, h.poolKey = v.(*Store), h.Name
 	h.store.SetIdleQueueTimeout(time.Duration(h.IdleQueueTimeout))
 	h.api = NewAPI(h.store, h.Name, h.Faults).RestrictCreation(h.CreateScope, h.Queues)
 	h.logger.Debug("replica ready", zap.String("replica", h.Name), zap.Bool("reused_state", loaded), zap.Bool("faults", h.Faults))
@@ -124,11 +127,7 @@ func (h *Handler) Validate() error {
 // Cleanup releases this handler's hold on the replica's store; the store
 // is destroyed when no loaded config uses the name any more.
 func (h *Handler) Cleanup() error {
-	if h.store == nil {
-		return nil
-	}
-	_, err := stores.Delete(h.Name)
-	return err
+	return usagepool.Release(stores, &h.poolKey)
 }
 
 // ServeHTTP serves the API; it never calls next.

@@ -20,12 +20,8 @@ const maxLive = time.Hour
 // live upgrades to a WebSocket that carries a snapshot of the queue, then
 // every change of it, as JSON text messages.
 func (a *API) live(w http.ResponseWriter, r *http.Request) {
-	q, ok := queueName(w, r)
+	q, ok := queueFor(w, r, "GET")
 	if !ok {
-		return
-	}
-	if r.Method != http.MethodGet {
-		methodNotAllowed(w, r, "GET")
 		return
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {

@@ -56,6 +56,18 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	writeError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed here; allowed: "+allow)
 }
 
+// allowMethod reports whether r's method is one of allow, a list as the
+// Allow header has it ("GET, HEAD"); when it is not, it answers 405.
+func allowMethod(w http.ResponseWriter, r *http.Request, allow string) bool {
+	for m := range strings.SplitSeq(allow, ", ") {
+		if r.Method == m {
+			return true
+		}
+	}
+	methodNotAllowed(w, r, allow)
+	return false
+}
+
 // etag returns the strong entity tag of a representation: a hash of its
 // bytes, so equal bodies and only equal bodies share a tag.
 func etag(body []byte) string {

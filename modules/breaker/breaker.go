@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/careq/gateway/internal/cfgparse"
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 const moduleName = "careq_breaker"
@@ -243,13 +244,8 @@ func (h *Handler) Validate() error {
 
 // Cleanup lets go of the breaker; it lives on while another config uses it.
 func (h *Handler) Cleanup() error {
-	if h.poolKey == "" {
-		return nil
-	}
 	// h.entry stays: a request or tunnel of this config may still finish.
-	_, err := circuits.Delete(h.poolKey)
-	h.poolKey = ""
-	return err
+	return usagepool.Release(circuits, &h.poolKey)
 }
 
 // Interface guards

@@ -19,6 +19,7 @@ import (
 	"github.com/careq/gateway/internal/cfgparse"
 	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/statusboard"
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 const moduleName = "careq_caps"
@@ -86,7 +87,7 @@ type Handler struct {
 
 	keyer   caller.Keyer
 	table   *table // the counts, shared through tables
-	loaded  bool   // the table is held in tables
+	poolKey string // the table's key in tables while held; empty until loaded
 	limits  [numKinds]int32
 	retry   string
 	allowed [numKinds]prometheus.Counter
@@ -135,7 +136,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading the counts of '%s': %w", h.Name, err)
 	}
-	h.table, h.loaded = v.(*table), true
+	h.table, h.poolKey = v.(*table), h.Name
 	h.top = topFor(h.Name)
 	h.table.setMaxKeys(h.MaxKeys)
 	return nil
@@ -163,12 +164,7 @@ func (h *Handler) Validate() error {
 // Cleanup lets go of the counts; they stay while another config uses the
 // same name.
 func (h *Handler) Cleanup() error {
-	if !h.loaded {
-		return nil
-	}
-	h.loaded = false
-	_, err := tables.Delete(h.Name)
-	return err
+	return usagepool.Release(tables, &h.poolKey)
 }
 
 // ServeHTTP counts the request against its caller's cap for its kind for

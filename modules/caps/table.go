@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+
+	"github.com/careq/gateway/internal/caller"
 )
 
 // kind is what a caller holds: a request in flight or an open tunnel.
@@ -86,17 +88,9 @@ func (t *table) setMaxKeys(maxKeys int) {
 	t.perCap.Store(int64((maxKeys + n - 1) / n))
 }
 
-// ipSalt separates keys that fell back to the client address from caller
-// keys with the same text.
-const ipSalt = 0x9e3779b97f4a7c15
-
 // hash returns the map key of a caller key.
 func (t *table) hash(key string, isIP bool) uint64 {
-	h := maphash.String(t.seed, key)
-	if isIP {
-		h ^= ipSalt
-	}
-	return h
+	return caller.Hash(t.seed, key, isIP)
 }
 
 // acquire takes one of kind k for the key hashed to h, unless the key

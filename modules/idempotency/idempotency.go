@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/careq/gateway/internal/redisstore"
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 const moduleName = "careq_idempotency"
@@ -246,13 +247,11 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("max_entries must be positive, not %d", h.MaxEntries)
 	case h.MaxBytes < 0 || (h.MaxBytes > 0 && h.MaxBytes < h.MaxAnswer):
 		return fmt.Errorf("max_bytes must be at least max_answer (%d), not %d", h.MaxAnswer, h.MaxBytes)
-	case h.RedisDB < 0:
-		return fmt.Errorf("redis_db must be 0 or more, not %d", h.RedisDB)
-	case h.Redis != "" && !redisstore.IsAddress(h.Redis) && (h.RedisPassword != "" || h.RedisDB != 0):
-		return fmt.Errorf("redis_password and redis_db go with a host:port redis; store %q has its own in careq_redis", h.Redis)
-	case h.RedisTimeout < 0:
-		return fmt.Errorf("redis_timeout must be positive, not %v", time.Duration(h.RedisTimeout))
-	case h.RedisDown != "" && h.RedisDown != "pass" && h.RedisDown != "refuse":
+	}
+	if err := redisstore.CheckSetting(h.Redis, h.RedisPassword, h.RedisDB, h.RedisTimeout); err != nil {
+		return err
+	}
+	if h.RedisDown != "" && h.RedisDown != "pass" && h.RedisDown != "refuse" {
 		return fmt.Errorf("redis_down must be pass or refuse, not %q", h.RedisDown)
 	}
 	for _, name := range h.Headers {
@@ -265,12 +264,7 @@ func (h *Handler) Validate() error {
 
 // Cleanup lets go of the store; it stays while another config uses it.
 func (h *Handler) Cleanup() error {
-	if h.poolKey == "" {
-		return nil
-	}
-	_, err := stores.Delete(h.poolKey)
-	h.poolKey = ""
-	return err
+	return usagepool.Release(stores, &h.poolKey)
 }
 
 // applies reports whether requests of method m are handled.

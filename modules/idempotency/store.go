@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/careq/gateway/internal/lru"
 )
 
 // store keeps records by key. The local store and the Redis store
@@ -48,18 +50,20 @@ type localStore struct {
 }
 
 type localShard struct {
-	mu         sync.Mutex
-	m          map[digest]*localEntry
-	head, tail *localEntry // head is the newest
-	bytes      int
-	_          [32]byte // keeps neighbouring shards' locks off one cache line
+	mu    sync.Mutex
+	m     map[digest]*localEntry
+	lru   lru.List[localRecord] // the front is the newest
+	bytes int
+	_     [32]byte // keeps neighbouring shards' locks off one cache line
 }
 
-type localEntry struct {
-	key        digest
-	rec        []byte
-	expires    int64 // UnixNano
-	prev, next *localEntry
+// localEntry is a record in its shard's list.
+type localEntry = lru.Elem[localRecord]
+
+type localRecord struct {
+	key     digest
+	rec     []byte
+	expires int64 // UnixNano
 }
 
 // newLocalStore returns a store of at most maxEntries records and maxBytes
@@ -91,8 +95,8 @@ func (s *localStore) claim(_ context.Context, key *digest, claim []byte, lock ti
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if e := sh.m[*key]; e != nil {
-		if e.expires > t {
-			return e.rec, nil
+		if e.Value.expires > t {
+			return e.Value.rec, nil
 		}
 		sh.remove(e)
 	}
@@ -106,7 +110,7 @@ func (s *localStore) complete(_ context.Context, key *digest, claim, rec []byte,
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.m[*key]
-	if e == nil || e.expires <= t || !bytes.Equal(e.rec, claim) {
+	if e == nil || e.Value.expires <= t || !bytes.Equal(e.Value.rec, claim) {
 		return false, nil
 	}
 	sh.remove(e)
@@ -121,7 +125,7 @@ func (s *localStore) release(_ context.Context, key *digest, claim []byte) error
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e := sh.m[*key]; e != nil && bytes.Equal(e.rec, claim) {
+	if e := sh.m[*key]; e != nil && bytes.Equal(e.Value.rec, claim) {
 		sh.remove(e)
 	}
 	return nil
@@ -131,37 +135,23 @@ func (s *localStore) release(_ context.Context, key *digest, claim []byte) error
 // shard is over a bound, the oldest ones. Must be called with sh.mu held.
 func (s *localStore) insert(sh *localShard, key digest, rec []byte, t, expires int64) {
 	size := len(rec) + entryOverhead
-	for sh.tail != nil && (len(sh.m) >= s.maxEntries || sh.bytes+size > s.maxBytes || sh.tail.expires <= t) {
-		sh.remove(sh.tail)
+	for old := sh.lru.Back(); old != nil; old = sh.lru.Back() {
+		if len(sh.m) < s.maxEntries && sh.bytes+size <= s.maxBytes && old.Value.expires > t {
+			break
+		}
+		sh.remove(old)
 	}
-	e := &localEntry{key: key, rec: rec, expires: expires}
+	e := &localEntry{Value: localRecord{key: key, rec: rec, expires: expires}}
 	sh.m[key] = e
 	sh.bytes += size
-	e.next = sh.head
-	if sh.head != nil {
-		sh.head.prev = e
-	}
-	sh.head = e
-	if sh.tail == nil {
-		sh.tail = e
-	}
+	sh.lru.PushFront(e)
 }
 
 // remove unlinks and deletes e. Must be called with sh.mu held.
 func (sh *localShard) remove(e *localEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		sh.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		sh.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
-	delete(sh.m, e.key)
-	sh.bytes -= len(e.rec) + entryOverhead
+	sh.lru.Remove(e)
+	delete(sh.m, e.Value.key)
+	sh.bytes -= len(e.Value.rec) + entryOverhead
 }
 
 // stats returns the records and bytes held.

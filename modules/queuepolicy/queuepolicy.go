@@ -155,7 +155,7 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	}
 	p.count = count
 	p.logger = ctx.Logger()
-	p.track(true)
+	live.Add(p)
 	return nil
 }
 

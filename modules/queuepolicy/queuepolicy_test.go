@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -398,9 +399,7 @@ func TestInvalidPolicyBuildsNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "mode must be") {
 		t.Fatalf("Provision(mode sticky) = %v, want an error containing %q", err, "mode must be")
 	}
-	live.Lock()
-	_, listed := live.m[p]
-	live.Unlock()
+	listed := slices.Contains(live.List(), p)
 	if listed || p.gates != nil {
 		t.Errorf("an invalid policy was listed (%v) or given a board (%v)", listed, p.gates != nil)
 	}

@@ -1,8 +1,6 @@
 package queuepolicy
 
 import (
-	"sync"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
@@ -17,24 +15,11 @@ func init() {
 
 // live lists the provisioned policies; each remembers the replicas it was
 // last asked to choose from.
-var live = struct {
-	sync.Mutex
-	m map[*Policy]struct{}
-}{m: map[*Policy]struct{}{}}
-
-func (p *Policy) track(on bool) {
-	live.Lock()
-	defer live.Unlock()
-	if on {
-		live.m[p] = struct{}{}
-	} else {
-		delete(live.m, p)
-	}
-}
+var live statusboard.Live[*Policy]
 
 // Cleanup forgets the policy.
 func (p *Policy) Cleanup() error {
-	p.track(false)
+	live.Remove(p)
 	return nil
 }
 
@@ -95,14 +80,8 @@ var outcomeNames = map[outcome]string{
 }
 
 func queueOwner(queue string) any {
-	live.Lock()
-	ps := make([]*Policy, 0, len(live.m))
-	for p := range live.m {
-		ps = append(ps, p)
-	}
-	live.Unlock()
 	out := []ownerAnswer{}
-	for _, p := range ps {
+	for _, p := range live.List() {
 		kept := p.pool.Load()
 		if kept == nil {
 			continue // no request has reached it yet: its replicas are unknown

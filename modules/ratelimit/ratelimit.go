@@ -20,6 +20,7 @@ import (
 	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/redisstore"
 	"github.com/careq/gateway/internal/statusboard"
+	"github.com/careq/gateway/internal/usagepool"
 )
 
 const moduleName = "careq_ratelimit"
@@ -215,25 +216,14 @@ func (h *Handler) Validate() error {
 	case time.Duration(h.IdleTimeout) < h.refill():
 		return fmt.Errorf("idle_timeout must be at least burst/rate (%v), the time an empty bucket takes to refill, not %v",
 			h.refill(), time.Duration(h.IdleTimeout))
-	case h.RedisDB < 0:
-		return fmt.Errorf("redis_db must be 0 or more, not %d", h.RedisDB)
-	case h.Redis != "" && !redisstore.IsAddress(h.Redis) && (h.RedisPassword != "" || h.RedisDB != 0):
-		return fmt.Errorf("redis_password and redis_db go with a host:port redis; store %q has its own in careq_redis", h.Redis)
-	case h.RedisTimeout < 0:
-		return fmt.Errorf("redis_timeout must be positive, not %v", time.Duration(h.RedisTimeout))
 	}
-	return nil
+	return redisstore.CheckSetting(h.Redis, h.RedisPassword, h.RedisDB, h.RedisTimeout)
 }
 
 // Cleanup lets go of the zone; its buckets stay while another config uses
 // the same zone.
 func (h *Handler) Cleanup() error {
-	if h.poolKey == "" {
-		return nil
-	}
-	_, err := zones.Delete(h.poolKey)
-	h.poolKey = ""
-	return err
+	return usagepool.Release(zones, &h.poolKey)
 }
 
 // ServeHTTP takes one request from the caller's bucket, adds the RateLimit

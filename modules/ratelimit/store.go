@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/careq/gateway/internal/caller"
+	"github.com/careq/gateway/internal/lru"
 )
 
 // decision is what a limiter says about one request.
@@ -70,18 +73,20 @@ type localStore struct {
 }
 
 type shard struct {
-	mu         sync.Mutex
-	m          map[uint64]*entry
-	head, tail *entry   // head is the most recently used
-	peak       int      // the most keys m has held since it was last rebuilt
-	_          [32]byte // keeps neighbouring shards' locks off one cache line
+	mu   sync.Mutex
+	m    map[uint64]*entry
+	lru  lru.List[bucket] // the front is the most recently used
+	peak int              // the most keys m has held since it was last rebuilt
+	_    [32]byte         // keeps neighbouring shards' locks off one cache line
 }
 
-type entry struct {
-	lim        *rate.Limiter
-	prev, next *entry
-	hash       uint64
-	used       int64 // UnixNano of the last decision
+// entry is a key's bucket in its shard's list.
+type entry = lru.Elem[bucket]
+
+type bucket struct {
+	lim  *rate.Limiter
+	hash uint64
+	used int64 // UnixNano of the last decision
 }
 
 // newLocalStore returns a store of buckets refilled at r up to burst, at
@@ -106,38 +111,27 @@ func newLocalStore(r Rate, burst, maxKeys int, idle time.Duration, keys gauge) *
 	return s
 }
 
-// ipSalt separates keys that fell back to the client address from caller
-// keys with the same text.
-const ipSalt = 0x9e3779b97f4a7c15
-
-// hash returns the map key of a bucket key.
-func (s *localStore) hash(key string, isIP bool) uint64 {
-	h := maphash.String(s.seed, key)
-	if isIP {
-		h ^= ipSalt
-	}
-	return h
-}
-
 // decide takes one request from key's bucket at now, if it holds one.
 func (s *localStore) decide(key string, isIP bool, now time.Time) decision {
-	h := s.hash(key, isIP)
+	h := caller.Hash(s.seed, key, isIP)
 	sh := &s.shards[h&s.mask]
 	sh.mu.Lock()
 	e := sh.m[h]
 	if e == nil {
 		e = s.insert(sh, h, now)
-	} else if sh.head != e {
-		sh.unlink(e)
-		sh.pushFront(e)
+	} else if e != sh.lru.Front() {
+		// Remove and PushFront inline here; MoveToFront, which holds
+		// both, is too large to and would be a call on every decision.
+		sh.lru.Remove(e)
+		sh.lru.PushFront(e)
 	}
-	e.used = now.UnixNano()
-	res := e.lim.ReserveN(now, 1)
+	e.Value.used = now.UnixNano()
+	res := e.Value.lim.ReserveN(now, 1)
 	delay := res.DelayFrom(now)
 	if delay > 0 {
 		res.CancelAt(now)
 	}
-	tokens := e.lim.TokensAt(now)
+	tokens := e.Value.lim.TokensAt(now)
 	sh.mu.Unlock()
 	return fromTokens(delay <= 0, tokens, delay, s.perSec, s.burst)
 }
@@ -146,18 +140,17 @@ func (s *localStore) decide(key string, isIP bool, now time.Time) decision {
 // used key goes if the shard is full or that key has been idle too long.
 // Must be called with sh.mu held.
 func (s *localStore) insert(sh *shard, h uint64, now time.Time) *entry {
-	if t := sh.tail; t != nil && (len(sh.m) >= s.cap || now.UnixNano()-t.used > s.idle) {
-		sh.unlink(t)
-		delete(sh.m, t.hash)
-		t.hash, t.lim = h, rate.NewLimiter(s.limit, s.burst)
+	if t := sh.lru.Back(); t != nil && (len(sh.m) >= s.cap || now.UnixNano()-t.Value.used > s.idle) {
+		delete(sh.m, t.Value.hash)
+		t.Value.hash, t.Value.lim = h, rate.NewLimiter(s.limit, s.burst)
 		sh.m[h] = t
-		sh.pushFront(t)
+		sh.lru.MoveToFront(t)
 		return t
 	}
-	e := &entry{lim: rate.NewLimiter(s.limit, s.burst), hash: h}
+	e := &entry{Value: bucket{lim: rate.NewLimiter(s.limit, s.burst), hash: h}}
 	sh.m[h] = e
 	sh.peak = max(sh.peak, len(sh.m))
-	sh.pushFront(e)
+	sh.lru.PushFront(e)
 	s.count.Add(1)
 	if s.keys != nil {
 		s.keys.Add(1)
@@ -175,13 +168,13 @@ func (s *localStore) sweep(now time.Time) int {
 		for {
 			n := 0
 			sh.mu.Lock()
-			for sh.tail != nil && sh.tail.used < cutoff && n < sweepBatch {
-				t := sh.tail
-				sh.unlink(t)
-				delete(sh.m, t.hash)
+			for t := sh.lru.Back(); t != nil && t.Value.used < cutoff && n < sweepBatch; t = sh.lru.Back() {
+				sh.lru.Remove(t)
+				delete(sh.m, t.Value.hash)
 				n++
 			}
-			more := sh.tail != nil && sh.tail.used < cutoff
+			t := sh.lru.Back()
+			more := t != nil && t.Value.used < cutoff
 			if !more {
 				sh.shrink()
 			}
@@ -231,30 +224,3 @@ func (s *localStore) len() int { return int(s.count.Load()) }
 
 // release takes every key out of the keys gauge; the store is being dropped.
 func (s *localStore) release() { s.forget(s.len()) }
-
-// Must be called with sh.mu held.
-func (sh *shard) unlink(e *entry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		sh.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		sh.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
-}
-
-// Must be called with sh.mu held.
-func (sh *shard) pushFront(e *entry) {
-	e.next = sh.head
-	if sh.head != nil {
-		sh.head.prev = e
-	}
-	sh.head = e
-	if sh.tail == nil {
-		sh.tail = e
-	}
-}
