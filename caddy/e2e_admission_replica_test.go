@@ -90,7 +90,20 @@ func TestAdmissionE2ESlowReplicaShedsOnlyItsQueues(t *testing.T) {
 	if slow["200"] == 0 || slow["200"]+slow["503 shed-for-priority"] != callers*each {
 		t.Errorf("slow requests: %v, want %d answered 200 or 503 shed-for-priority", slow, callers*each)
 	}
-	_ = g
+
+	// The metrics say which replica's limit shed: the slow one's, never
+	// the other's; careq_queue counts its refusals as shed.
+	m := g.metrics()
+	shedA := fmt.Sprintf(`careq_admission_decisions_total{class="display",outcome="shed",priority="2",zone="queues@%s"}`, addrA)
+	shedB := fmt.Sprintf(`careq_admission_decisions_total{class="display",outcome="shed",priority="2",zone="queues@%s"}`, addrB)
+	admittedB := fmt.Sprintf(`careq_admission_decisions_total{class="display",outcome="admitted",priority="2",zone="queues@%s"}`, addrB)
+	if metricValue(m, shedA) < 1 || metricValue(m, shedB) != 0 || metricValue(m, admittedB) < 5 {
+		t.Errorf("metrics: %s = %v, %s = %v, %s = %v; want the slow replica's zone to have shed, the other's to have admitted and shed nothing:\n%s",
+			shedA, metricValue(m, shedA), shedB, metricValue(m, shedB), admittedB, metricValue(m, admittedB), grepLines(m, "careq_admission_decisions_total"))
+	}
+	if metricValue(m, `careq_queue_selections_total{result="shed"}`) < 1 {
+		t.Errorf("careq_queue_selections_total{result=\"shed\"} missing:\n%s", grepLines(m, "careq_queue_selections_total"))
+	}
 }
 
 // problemCause returns the cause of a problem document: its type without
