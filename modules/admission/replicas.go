@@ -86,10 +86,28 @@ type replicaZone struct {
 	z    *zoneRef
 }
 
-// newReplicas returns h's replica zones, published on the zone's board.
+// seen holds, by zone name and settings, the replicas whose zones a
+// handler has made: a reload's new handler attaches them at once, so that
+// they outlive the old handler's cleanup (which comes right after) with
+// their counts and adaptive limits, rather than being made afresh on the
+// new config's first pick. Replicas come from configuration or DNS, so it
+// is bounded by the replicas the process has seen.
+var (
+	seenMu sync.Mutex
+	seen   = map[string][]string{}
+)
+
+// newReplicas returns h's replica zones, published on the zone's board,
+// with the zones of the replicas seen under the same settings attached.
 func newReplicas(h *Handler) *replicas {
 	rs := &replicas{h: h, board: replicagate.Admission(h.Zone)}
 	rs.zones.Store(&[]replicaZone{})
+	seenMu.Lock()
+	addrs := slices.Clone(seen[h.Zone+"|"+h.sig])
+	seenMu.Unlock()
+	for _, addr := range addrs {
+		rs.of(addr)
+	}
 	rs.board.Take(h, rs)
 	return rs
 }
@@ -123,6 +141,12 @@ func (rs *replicas) of(addr string) *zoneRef {
 	}
 	zs := append(slices.Clip(old), replicaZone{addr: addr, z: z})
 	rs.zones.Store(&zs)
+	key := rs.h.Zone + "|" + rs.h.sig
+	seenMu.Lock()
+	if !slices.Contains(seen[key], addr) {
+		seen[key] = append(seen[key], addr)
+	}
+	seenMu.Unlock()
 	return z
 }
 

@@ -145,3 +145,41 @@ func member(e *edge.Error, key string) any {
 	}
 	return nil
 }
+
+// TestPerReplicaZonesSurviveAReload: a reload that keeps the settings
+// keeps each replica's zone (its counts and adaptive limit); a request
+// admitted under the old config gives its slot back into that same zone
+// after the old config is cleaned up, and the new config's board is the
+// one careq_queue asks.
+func TestPerReplicaZonesSurviveAReload(t *testing.T) {
+	old := &Handler{Zone: "t-rreload", Limit: 2, PerReplica: true, Classes: []Class{{Name: "all"}}}
+	provision(t, old)
+	hd := hold{make(chan struct{}), make(chan struct{})}
+	done := make(chan error)
+	var refusal edge.Error
+	go func() {
+		done <- old.ServeHTTP(httptest.NewRecorder(), newRequest("GET", "/", "", ""), pick("t-rreload", "a:1", hd, &refusal))
+	}()
+	<-hd.started
+
+	cur := &Handler{Zone: "t-rreload", Limit: 2, PerReplica: true, Classes: []Class{{Name: "all"}}}
+	provision(t, cur)
+	if err := old.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	za := cur.replicas.of("a:1")
+	if n := za.z.total.Load(); n != 1 {
+		t.Fatalf("replica a's zone in the new config holds %d, want the old config's request (1)", n)
+	}
+	// The new config's board admits one more on a (limit 2), not two.
+	if err := cur.ServeHTTP(httptest.NewRecorder(), newRequest("GET", "/", "", ""), pick("t-rreload", "a:1", nop{}, &refusal)); err != nil {
+		t.Fatalf("a second request on a limit of 2: %v", err)
+	}
+	close(hd.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := za.z.total.Load(); n != 0 {
+		t.Fatalf("replica a after every request was answered: %d in flight, want 0", n)
+	}
+}
