@@ -12,7 +12,7 @@ import (
 
 // TestAdmissionE2ESlowReplicaShedsOnlyItsQueues: the default Caddyfile in
 // front of two replica processes. One replica turns slow (every request
-// to one of its queues held 4 s) while many displays keep asking: its
+// to one of its queues held 9 s) while many displays keep asking: its
 // requests fill the admission limit. A replica's trouble must stay with
 // that replica's queues: the slow replica's queue is shed for priority
 // (503, Retry-After, a problem document), while the other replica's
@@ -30,7 +30,7 @@ func TestAdmissionE2ESlowReplicaShedsOnlyItsQueues(t *testing.T) {
 	// send 14 slow reads each to the slow replica's queue: 140, more than
 	// the 127 of the limit of 256 that the display class may use.
 	const callers, each = 10, 14
-	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: callers * each}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: callers * each}}
 	defer client.CloseIdleConnections()
 	var mu sync.Mutex
 	slow := map[string]int{}
@@ -43,7 +43,7 @@ func TestAdmissionE2ESlowReplicaShedsOnlyItsQueues(t *testing.T) {
 				defer wg.Done()
 				req, _ := http.NewRequest(http.MethodGet, "http://"+gw+"/api/v1/queues/"+qa+"/tickets", nil)
 				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("X-CareQ-Fault", "delay=4s")
+				req.Header.Set("X-CareQ-Fault", "delay=9s")
 				k := "error"
 				if resp, err := client.Do(req); err == nil {
 					body, _ := io.ReadAll(resp.Body)
@@ -60,21 +60,21 @@ func TestAdmissionE2ESlowReplicaShedsOnlyItsQueues(t *testing.T) {
 		}
 	}
 
-	// Once the slow replica's share is taken, its queue is shed...
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		resp, body := get(t, "http://"+gw+"/api/v1/queues/"+qa+"/tickets", "Authorization", "Bearer "+token)
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" ||
-				!strings.Contains(string(body), `"type":"urn:careq:problem:shed-for-priority"`) {
-				t.Fatalf("queue %s of the slow replica: %d %v %s, want 503 shed-for-priority with Retry-After", qa, resp.StatusCode, resp.Header, body)
-			}
-			break
-		}
+	// Once the slow replica's share is taken (its zone's own count, which
+	// reads do not disturb), its queue is shed...
+	inFlight := fmt.Sprintf(`careq_admission_in_flight{class="display",zone="queues@%s"}`, addrA)
+	deadline := time.Now().Add(20 * time.Second)
+	for metricValue(g.metrics(), inFlight) < 127 {
 		if time.Now().After(deadline) {
-			t.Fatalf("queue %s of the slow replica was never shed: %d %s", qa, resp.StatusCode, body)
+			t.Fatalf("%s never reached 127:\n%s", inFlight, grepLines(g.metrics(), "careq_admission_in_flight"))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	resp, body := get(t, "http://"+gw+"/api/v1/queues/"+qa+"/tickets", "Authorization", "Bearer "+token)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		resp.Header.Get("Content-Type") != "application/problem+json" ||
+		!strings.Contains(string(body), `"type":"urn:careq:problem:shed-for-priority"`) {
+		t.Fatalf("queue %s of the slow replica: %d %v %s, want 503 shed-for-priority with Retry-After", qa, resp.StatusCode, resp.Header, body)
 	}
 	// ...and the other replica's queue is not: it answers at once.
 	for i := range 5 {
@@ -176,18 +176,19 @@ http://:%d {
 		}
 	}
 
-	first, second := slowRequest("GET", url, displayKey), slowRequest("GET", url, displayKey)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, _ := get(t, url, "X-API-Key", displayKey)
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			break
-		}
+	// Two reads the replica holds for 8 s; the test waits for the zone's
+	// own count of them rather than probing with reads, which would take
+	// a slot themselves.
+	first, second := heldRead(url, "8s"), heldRead(url, "8s")
+	inFlight := fmt.Sprintf(`careq_admission_in_flight{class="all",zone="queues@%s"} 2`, replica)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(g.metrics(), inFlight) {
 		if time.Now().After(deadline) {
-			t.Fatal("the replica's limit of 2 never filled with two slow reads")
+			t.Fatalf("never saw %s:\n%s", inFlight, grepLines(g.metrics(), "careq_admission_in_flight"))
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
+	shed("a read with the replica's two slots taken")
 	g.reload(cfg)
 	shed("a read right after the reload, two still in flight")
 	for _, ch := range []<-chan int{first, second} {
@@ -198,4 +199,25 @@ http://:%d {
 	if resp, body := get(t, url, "X-API-Key", displayKey); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a read once the slow ones were answered: %d %s, want 200 (the slots given back)", resp.StatusCode, body)
 	}
+}
+
+// heldRead sends a display's read that the replica holds for delay, in
+// the background; the returned channel yields its status (0: no answer).
+func heldRead(url, delay string) <-chan int {
+	ch := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("X-API-Key", displayKey)
+		req.Header.Set("X-CareQ-Fault", "delay="+delay)
+		c := &http.Client{Timeout: 30 * time.Second}
+		resp, err := c.Do(req)
+		if err != nil {
+			ch <- 0
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ch <- resp.StatusCode
+	}()
+	return ch
 }
