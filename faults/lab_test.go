@@ -109,7 +109,11 @@ func startQueueLab(t *testing.T, timeout string) *queueLab {
 	l.reps[1] = startReplica(t, "replica-b")
 	l.g = startGateway(t, "gateway", queueSite(l.addr, []string{l.reps[0].addr, l.reps[1].addr}, timeout, "start"), l.addr)
 	c := keepAlive()
-	for i := 0; i < 64 && (len(l.queues[0]) < 3 || len(l.queues[1]) < 3); i++ {
+	// A queue whose replica does not answer yet is tried again, for up to
+	// 5 s; the statuses seen say why if the lab never gets its queues.
+	seen := map[int]int{}
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; i < 256 && (len(l.queues[0]) < 3 || len(l.queues[1]) < 3) && time.Now().Before(deadline); {
 		q := fmt.Sprintf("q%d", i)
 		resp, err := c.Do(mustReq(t, "GET", l.url(q), "X-Caller", "setup"))
 		if err != nil {
@@ -117,14 +121,20 @@ func startQueueLab(t *testing.T, timeout string) *queueLab {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		seen[resp.StatusCode]++
+		if resp.StatusCode != http.StatusOK {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
 		for k, r := range l.reps {
 			if resp.Header.Get("X-CareQ-Replica") == r.name && len(l.queues[k]) < 3 {
 				l.queues[k] = append(l.queues[k], q)
 			}
 		}
+		i++
 	}
 	if len(l.queues[0]) < 3 || len(l.queues[1]) < 3 {
-		t.Fatalf("queues by replica: %v; want 3 on each", l.queues)
+		t.Fatalf("queues by replica: %v; want 3 on each (statuses of the setup reads: %v)\ngateway:\n%s", l.queues, seen, l.g.logs.String())
 	}
 	return l
 }
