@@ -179,7 +179,7 @@ http://:%d {
 	// Two reads the replica holds for 8 s; the test waits for the zone's
 	// own count of them rather than probing with reads, which would take
 	// a slot themselves.
-	first, second := heldRead(url, "8s"), heldRead(url, "8s")
+	first, second := heldRequest("GET", url, displayKey, "8s"), heldRequest("GET", url, displayKey, "8s")
 	inFlight := fmt.Sprintf(`careq_admission_in_flight{class="all",zone="queues@%s"} 2`, replica)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(g.metrics(), inFlight) {
@@ -199,25 +199,4 @@ http://:%d {
 	if resp, body := get(t, url, "X-API-Key", displayKey); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a read once the slow ones were answered: %d %s, want 200 (the slots given back)", resp.StatusCode, body)
 	}
-}
-
-// heldRead sends a display's read that the replica holds for delay, in
-// the background; the returned channel yields its status (0: no answer).
-func heldRead(url, delay string) <-chan int {
-	ch := make(chan int, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		req.Header.Set("X-API-Key", displayKey)
-		req.Header.Set("X-CareQ-Fault", "delay="+delay)
-		c := &http.Client{Timeout: 30 * time.Second}
-		resp, err := c.Do(req)
-		if err != nil {
-			ch <- 0
-			return
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		ch <- resp.StatusCode
-	}()
-	return ch
 }

@@ -66,13 +66,19 @@ const (
 // slowRequest sends a request that the replica holds for 3 s, in the
 // background; the returned channel yields its status.
 func slowRequest(method, url, key string) <-chan int {
+	return heldRequest(method, url, key, "3s")
+}
+
+// heldRequest sends a request that the replica holds for delay, in the
+// background; the returned channel yields its status (0: no answer).
+func heldRequest(method, url, key, delay string) <-chan int {
 	ch := make(chan int, 1)
 	go func() {
 		req, _ := http.NewRequest(method, url, strings.NewReader(`{"patient":"p-1"}`))
 		req.Header.Set("X-API-Key", key)
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-CareQ-Fault", "delay=3s")
-		c := &http.Client{Timeout: 15 * time.Second}
+		req.Header.Set("X-CareQ-Fault", "delay="+delay)
+		c := &http.Client{Timeout: 30 * time.Second}
 		resp, err := c.Do(req)
 		if err != nil {
 			ch <- 0

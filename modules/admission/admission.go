@@ -234,7 +234,8 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	c := classify(h.match, r)
 	if h.replicas != nil {
-		return h.serveReplicas(w, r, next, c)
+		// careq_queue takes the slot of the replica it picks.
+		return h.serveTicket(w, r, next, c, nil, caller.IsTunnel(r))
 	}
 	z := h.zone
 	if !z.z.acquire(c) && !h.await(r, z.z, c) {
@@ -243,7 +244,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	z.admitted[c].Inc()
 	if caller.IsTunnel(r) {
-		return h.serveTunnel(w, r, next, z.z, c)
+		return h.serveTicket(w, r, next, c, z, true)
 	}
 	start := int64(-1) // not timed
 	if g := z.z.adapt; g != nil && g.timed() {

@@ -7,64 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/replicagate"
-	"github.com/careq/gateway/internal/respwriter"
 	"github.com/careq/gateway/internal/usagepool"
 )
-
-// ticket is one request's passage through a per-replica zone: its class,
-// and the replica slot it holds once careq_queue has picked the replica.
-// It is the ResponseWriter the handler passes on, which reverse_proxy
-// hands careq_queue with the request: so the policy's Admit finds it
-// (through the Unwrap of any writer wrapped around it further down) at
-// no more cost than a few type assertions. A tunnel's ticket gives back
-// its slot once the upgrade is answered.
-type ticket struct {
-	respwriter.Writer
-	h       *Handler
-	class   int
-	slot    *zoneRef // the zone of the replica whose slot the request holds; nil if none
-	start   int64    // the clock when the slot was taken, if timed; else -1
-	tunnel  bool     // a tunnel: its latency is not fed to an adaptive limit
-	connect bool     // an HTTP/2 CONNECT: a 2xx starts the tunnel
-}
-
-var tickets = sync.Pool{New: func() any { return new(ticket) }}
-
-// release gives back the slot the ticket holds, if any.
-func (t *ticket) release() {
-	if t.slot != nil {
-		t.slot.z.release(t.class)
-		t.slot = nil
-	}
-}
-
-// OnStatus frees a tunnel's slot on the answer that starts the tunnel.
-func (t *ticket) OnStatus(code int) bool {
-	if startsTunnel(code, t.connect) {
-		t.release()
-	}
-	return true
-}
-
-// ticketOf finds the ticket among w and the writers it wraps.
-func ticketOf(w http.ResponseWriter) *ticket {
-	for w != nil {
-		if t, ok := w.(*ticket); ok {
-			return t
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return nil
-		}
-		w = u.Unwrap()
-	}
-	return nil
-}
 
 // replicas holds the zones of a per-replica handler by replica address
 // (host:port, as careq_queue's upstreams spell it). A replica's zone is
@@ -169,7 +115,7 @@ func (rs *replicas) cleanup() error {
 // (replicagate.Admitter). A request that did not pass it is admitted.
 func (rs *replicas) Admit(r *http.Request, w http.ResponseWriter, addr string) (bool, *edge.Error) {
 	t := ticketOf(w)
-	if t == nil || t.h.Zone != rs.h.Zone {
+	if t == nil || t.h.replicas == nil || t.h.Zone != rs.h.Zone {
 		return true, nil
 	}
 	// The ticket's own handler decides: during a reload it may be the
@@ -194,29 +140,4 @@ func (rs *replicas) admit(r *http.Request, t *ticket, addr string) (bool, *edge.
 		t.start = h.clock()
 	}
 	return true, nil
-}
-
-// serveReplicas serves a request of class c in per-replica form: it
-// passes the ticket on as the ResponseWriter for careq_queue and, once
-// the request is answered, gives back the slot the policy took and feeds
-// its latency to the replica's adaptive limit.
-func (h *Handler) serveReplicas(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, c int) (err error) {
-	t := tickets.Get().(*ticket)
-	t.Reset(w)
-	t.h, t.class, t.slot, t.start = h, c, nil, -1
-	t.tunnel, t.connect = caller.IsTunnel(r), r.Method == http.MethodConnect
-	if t.tunnel {
-		t.Watch = t
-	}
-	defer h.doneReplica(r, t, &err)
-	return next.ServeHTTP(t, r)
-}
-
-func (h *Handler) doneReplica(r *http.Request, t *ticket, err *error) {
-	if z := t.slot; z != nil {
-		t.slot = nil
-		h.done(r, z.z, t.class, t.start, err)
-	}
-	*t = ticket{}
-	tickets.Put(t)
 }

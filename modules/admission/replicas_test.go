@@ -118,21 +118,40 @@ func TestPerReplicaTunnelFreesItsSlotAtTheUpgrade(t *testing.T) {
 	}
 }
 
-// TestPerReplicaCleanup: once the handler is cleaned up (its config
-// replaced), the board no longer limits, and a request that did not pass
-// the zone's handler is never limited.
+// TestPerReplicaCleanup: a request that did not pass the zone's
+// careq_admission is never limited, even on a full replica; once the
+// handler is cleaned up (its config replaced), it lets go of its replicas'
+// zones and makes none any more.
 func TestPerReplicaCleanup(t *testing.T) {
 	h := &Handler{Zone: "t-rclean", Limit: 1, PerReplica: true, Classes: []Class{{Name: "all"}}}
 	provision(t, h)
-	board := replicagate.Admission("t-rclean")
-	if ok, _ := board.Admit(newRequest("GET", "/", "", ""), httptest.NewRecorder(), "a:1"); !ok {
+	hd := hold{make(chan struct{}), make(chan struct{})}
+	done := make(chan error)
+	var refusal edge.Error
+	go func() {
+		done <- h.ServeHTTP(httptest.NewRecorder(), newRequest("GET", "/", "", ""), pick("t-rclean", "a:1", hd, &refusal))
+	}()
+	<-hd.started
+	if ok, _ := replicagate.Admission("t-rclean").Admit(newRequest("GET", "/", "", ""), httptest.NewRecorder(), "a:1"); !ok {
 		t.Fatal("a request that did not pass careq_admission was limited")
+	}
+	close(hd.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	key := h.replicas.of("a:1").key
+	if n, ok := zones.References(key); !ok || n != 1 {
+		t.Fatalf("replica a's zone before the cleanup: %d references (%v), want 1", n, ok)
 	}
 	if err := h.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := board.Admit(newRequest("GET", "/", "", ""), httptest.NewRecorder(), "a:1"); !ok {
-		t.Fatal("the board limited a request after its zone was cleaned up")
+	if n, ok := zones.References(key); ok {
+		t.Fatalf("replica a's zone after the cleanup: %d references, want none", n)
+	}
+	if z := h.replicas.of("b:1"); z != nil {
+		t.Fatal("a cleaned-up handler made a zone for a new replica")
 	}
 }
 
