@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -32,30 +33,38 @@ type replicaZone struct {
 	z    *zoneRef
 }
 
-// seen holds, by zone name and settings, the replicas whose zones a
-// handler has made: a reload's new handler attaches them at once, so that
-// they outlive the old handler's cleanup (which comes right after) with
-// their counts and adaptive limits, rather than being made afresh on the
-// new config's first pick. Replicas come from configuration or DNS, so it
-// is bounded by the replicas the process has seen.
-var (
-	seenMu sync.Mutex
-	seen   = map[string][]string{}
-)
-
-// newReplicas returns h's replica zones, published on the zone's board,
-// with the zones of the replicas seen under the same settings attached.
+// newReplicas returns h's replica zones, published on the zone's board.
+// The zones that a handler of the same zone and settings holds are
+// attached at once: a reload's new handler then keeps them, with their
+// counts and adaptive limits, through the old handler's cleanup (which
+// comes right after), rather than making them afresh on its first pick,
+// when the requests still in flight from before would no longer count.
 func newReplicas(h *Handler) *replicas {
 	rs := &replicas{h: h, board: replicagate.Admission(h.Zone)}
 	rs.zones.Store(&[]replicaZone{})
-	seenMu.Lock()
-	addrs := slices.Clone(seen[h.Zone+"|"+h.sig])
-	seenMu.Unlock()
-	for _, addr := range addrs {
+	for _, addr := range heldReplicas(h.Zone, h.sig) {
 		rs.of(addr)
 	}
 	rs.board.Take(h, rs)
 	return rs
+}
+
+// heldReplicas returns the replicas whose zones of zone, with settings
+// sig, are in zones (keyed <zone>@<host:port>|<sig>, see loadZone; a zone
+// name has no '@' and an address no '|').
+func heldReplicas(zone, sig string) []string {
+	var addrs []string
+	prefix, suffix := zone+"@", "|"+sig
+	zones.Range(func(key, _ any) bool {
+		k, _ := key.(string)
+		if addr, ok := strings.CutPrefix(k, prefix); ok {
+			if addr, ok = strings.CutSuffix(addr, suffix); ok && !strings.Contains(addr, "|") {
+				addrs = append(addrs, addr)
+			}
+		}
+		return true
+	})
+	return addrs
 }
 
 // find returns the zone of addr in zs, nil if none. A backend has a few
@@ -87,12 +96,6 @@ func (rs *replicas) of(addr string) *zoneRef {
 	}
 	zs := append(slices.Clip(old), replicaZone{addr: addr, z: z})
 	rs.zones.Store(&zs)
-	key := rs.h.Zone + "|" + rs.h.sig
-	seenMu.Lock()
-	if !slices.Contains(seen[key], addr) {
-		seen[key] = append(seen[key], addr)
-	}
-	seenMu.Unlock()
 	return z
 }
 
