@@ -90,10 +90,10 @@ type Handler struct {
 	// metrics and refusals. Default: one limit for the whole backend.
 	PerReplica bool `json:"per_replica,omitempty"`
 
-	zone     *zoneRef       // the one zone; nil with PerReplica
-	replicas *replicas      // the replicas' zones, with PerReplica
-	match    []classMatcher // Classes compiled, in the same order
-	sig      string         // the zone's settings, part of its key in zones
+	zone     *zoneRef    // the one zone; nil with PerReplica
+	replicas *replicas   // the replicas' zones, with PerReplica
+	match    *classifier // Classes compiled
+	sig      string      // the zone's settings, part of its key in zones
 	clock    func() int64
 	retry    string
 }
@@ -232,7 +232,7 @@ func (h *Handler) Cleanup() error {
 // it classifies the request, and careq_queue takes its slot once the
 // replica is chosen.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
-	c := classify(h.match, r)
+	c := h.match.classify(r)
 	if h.replicas != nil {
 		// careq_queue takes the slot of the replica it picks.
 		return h.serveTicket(w, r, next, c, nil, caller.IsTunnel(r))

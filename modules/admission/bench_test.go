@@ -162,7 +162,7 @@ func BenchmarkClassify(b *testing.B) {
 			match := compileClasses(queueClasses)
 			b.ReportAllocs()
 			for b.Loop() {
-				_ = classify(match, tc.r)
+				_ = match.classify(tc.r)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,7 +99,7 @@ func TestClassify(t *testing.T) {
 		} {
 			t.Run(tt.name+"/"+how, func(t *testing.T) {
 				r := newReq(tt.method, tt.path, tt.user, tt.scopes)
-				if got := queueClasses[classify(match, r)].Name; got != tt.want {
+				if got := queueClasses[match.classify(r)].Name; got != tt.want {
 					t.Errorf("classify(%s %s, user %q, scopes %q) = %s, want %s", tt.method, tt.path, tt.user, tt.scopes, got, tt.want)
 				}
 			})
@@ -112,7 +113,7 @@ func TestClassify(t *testing.T) {
 func TestAnonymousCaller(t *testing.T) {
 	r := newReplacerRequest("DELETE", "/api/v1/queues/q1", "staff-dev", "queue:call")
 	caddyhttp.SetVar(r.Context(), caller.IdentityVar, caller.Anonymous)
-	if got := queueClasses[classify(compileClasses(queueClasses), r)].Name; got != "display" {
+	if got := queueClasses[compileClasses(queueClasses).classify(r)].Name; got != "display" {
 		t.Errorf("classify(anonymous DELETE) = %s, want display", got)
 	}
 }
@@ -144,8 +145,87 @@ func TestMethods(t *testing.T) {
 	}
 	match := compileClasses(classes)
 	for method, want := range map[string]string{"PROPFIND": "dav", "GET": "dav", "post": "lower", "POST": "rest", "MKCOL": "rest", "get": "rest"} {
-		if got := classes[classify(match, newRequest(method, "/", "", ""))].Name; got != want {
+		if got := classes[match.classify(newRequest(method, "/", "", ""))].Name; got != want {
 			t.Errorf("classify(%s) = %s, want %s", method, got, want)
+		}
+	}
+}
+
+// FuzzGlob: for any pattern path.Match accepts and any request path or
+// caller id, a compiled pattern answers as path.Match does.
+func FuzzGlob(f *testing.F) {
+	for _, s := range []string{"/api/v1/queues/q1/tickets", "staff-1", "", "/", "a/b", "/api/v1/queues/q1/call"} {
+		f.Add("/api/v1/queues/*/tickets", s)
+		f.Add("staff-*", s)
+		f.Add("*/call", s)
+	}
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		if _, err := path.Match(pattern, ""); err != nil {
+			t.Skip() // refused by Validate
+		}
+		g := compileGlobs([]string{pattern})[0]
+		if want, _ := path.Match(pattern, s); g.match(s) != want {
+			t.Fatalf("glob(%q).match(%q) = %v, path.Match = %v", pattern, s, !want, want)
+		}
+	})
+}
+
+// TestClassifyAgreesWithConditions: the classifier, which lists the
+// conditions by method, picks for every request the first class with a
+// condition whose every field holds, checked here field by field as the
+// Class documentation says.
+func TestClassifyAgreesWithConditions(t *testing.T) {
+	classes := []Class{
+		{Name: "a", When: []Condition{{Scope: []string{"s1"}}, {Method: []string{"POST", "PROPFIND"}, Path: []string{"/q/*/call"}}}},
+		{Name: "b", When: []Condition{{User: []string{"staff-*"}, Method: []string{"PUT", "DELETE", "MKCOL"}}}},
+		{Name: "c", When: []Condition{{Method: []string{"POST"}, Path: []string{"/q/*/t", "/x"}}, {Method: []string{"get"}}}},
+		{Name: "d", When: []Condition{{Method: []string{"GET", "HEAD"}}}},
+		{Name: "e"},
+	}
+	holds := func(w Condition, method, p, user string, scopes []string) bool {
+		one := func(list []string, ok func(string) bool) bool {
+			if len(list) == 0 {
+				return true
+			}
+			for _, v := range list {
+				if ok(v) {
+					return true
+				}
+			}
+			return false
+		}
+		return one(w.Method, func(m string) bool { return m == method }) &&
+			one(w.Path, func(pat string) bool { ok, _ := path.Match(pat, p); return ok }) &&
+			one(w.User, func(pat string) bool { ok, _ := path.Match(pat, user); return user != "" && ok }) &&
+			one(w.Scope, func(s string) bool { return slices.Contains(scopes, s) })
+	}
+	match := compileClasses(classes)
+	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PROPFIND", "MKCOL", "get", "PATCH"} {
+		for _, p := range []string{"/q/1/call", "/q/1/t", "/x", "/q/1/2/call", "/"} {
+			for _, user := range []string{"", "staff-1", "kiosk-1"} {
+				for _, scopes := range [][]string{nil, {"s1"}, {"s2"}} {
+					if user == "" && scopes != nil {
+						continue // a caller with scopes has an id
+					}
+					want := len(classes) - 1
+				find:
+					for i, c := range classes {
+						if len(c.When) == 0 {
+							want = i
+							break
+						}
+						for _, w := range c.When {
+							if holds(w, method, p, user, scopes) {
+								want = i
+								break find
+							}
+						}
+					}
+					if got := match.classify(newRequest(method, p, user, strings.Join(scopes, " "))); got != want {
+						t.Errorf("%s %s user %q scopes %v: class %s, want %s", method, p, user, scopes, classes[got].Name, classes[want].Name)
+					}
+				}
+			}
 		}
 	}
 }

@@ -11,91 +11,94 @@ import (
 	"github.com/careq/gateway/internal/stdmethod"
 )
 
-// classMatcher is a Class compiled at Provision: its conditions as typed
-// checks, so that choosing a request's class expands no placeholder and
-// allocates nothing (issue #16).
-type classMatcher struct {
-	all   bool // no `when`: takes every request that reaches it
-	rules []rule
+// classifier is the classes compiled at Provision: their conditions as
+// typed checks, listed by method, so that choosing a request's class
+// expands no placeholder, allocates nothing, and tries only the
+// conditions that the request's method can meet (issue #16).
+type classifier struct {
+	// byMethod lists, for each standard method (stdmethod.Index) and, at
+	// stdmethod.Count, for any other, the conditions that method can
+	// meet, in class order.
+	byMethod [stdmethod.Count + 1][]rule
+	last     int // the lowest class: a request that meets no condition
 }
 
-// rule is a Condition compiled: every non-empty field must hold, and
-// within a field any value will do.
+// rule is a Condition compiled, its method already met: every non-empty
+// field must hold, and within a field any value will do.
 type rule struct {
-	methods uint16   // bits of the standard methods (stdmethod.Index); 0 with others nil: any method
-	others  []string // the methods that are not standard, compared by name
-	paths   []glob
-	users   []glob
-	scopes  []string
+	class  int
+	others []string // a method outside stdmethod: one of these (nil: any)
+	paths  []glob
+	users  []glob
+	scopes []string
 }
 
 // compileClasses compiles the classes' conditions; the patterns are
 // valid (Validate).
-func compileClasses(classes []Class) []classMatcher {
-	out := make([]classMatcher, len(classes))
-	for i, c := range classes {
-		out[i].all = len(c.When) == 0
-		for _, w := range c.When {
-			ru := rule{
-				paths:  compileGlobs(w.Path),
-				users:  compileGlobs(w.User),
-				scopes: w.Scope,
-			}
+func compileClasses(classes []Class) *classifier {
+	c := &classifier{last: len(classes) - 1}
+	for i, cl := range classes {
+		when := cl.When
+		if len(when) == 0 {
+			when = []Condition{{}} // takes every request that reaches it
+		}
+		for _, w := range when {
+			ru := rule{class: i, paths: compileGlobs(w.Path), users: compileGlobs(w.User), scopes: w.Scope}
+			var std uint16 // the standard methods named
 			for _, m := range w.Method {
 				if k := stdmethod.Index(m); k < stdmethod.Count {
-					ru.methods |= 1 << k
+					std |= 1 << k
 				} else {
 					ru.others = append(ru.others, m)
 				}
 			}
-			out[i].rules = append(out[i].rules, ru)
+			anyMethod := len(w.Method) == 0
+			if anyMethod || ru.others != nil {
+				c.byMethod[stdmethod.Count] = append(c.byMethod[stdmethod.Count], ru)
+			}
+			ru.others = nil // a standard method is met by its list
+			for k := range stdmethod.Count {
+				if anyMethod || std&(1<<k) != 0 {
+					c.byMethod[k] = append(c.byMethod[k], ru)
+				}
+			}
 		}
 	}
-	return out
+	return c
 }
 
 // classify returns the index of the first class whose conditions r meets,
 // else the last (lowest) class.
-func classify(classes []classMatcher, r *http.Request) int {
-	f := requestFacts{r: r, method: 1 << stdmethod.Index(r.Method)}
-	for i := range classes {
-		cl := &classes[i]
-		if cl.all {
-			return i
-		}
-		for j := range cl.rules {
-			if cl.rules[j].matches(&f) {
-				return i
-			}
+func (c *classifier) classify(r *http.Request) int {
+	rules := c.byMethod[stdmethod.Index(r.Method)]
+	f := requestFacts{r: r}
+	for i := range rules {
+		if rules[i].matches(&f) {
+			return rules[i].class
 		}
 	}
-	return len(classes) - 1
+	return c.last
 }
 
 // matches reports whether the request meets every set field of the rule;
 // the cheap checks go first, and the caller is looked up only if needed.
 func (ru *rule) matches(f *requestFacts) bool {
-	if (ru.methods != 0 || ru.others != nil) && ru.methods&f.method == 0 &&
-		(f.method != 1<<stdmethod.Count || !anyEqual(ru.others, f.r.Method)) {
+	if ru.others != nil && !anyEqual(ru.others, f.r.Method) {
 		return false
 	}
-	if len(ru.paths) > 0 && !anyGlob(ru.paths, f.r.URL.Path) {
+	if ru.paths != nil && !anyGlob(ru.paths, f.r.URL.Path) {
 		return false
 	}
-	if len(ru.users) > 0 && !anyGlob(ru.users, f.userID()) {
+	if ru.users != nil && !anyGlob(ru.users, f.userID()) {
 		return false
 	}
-	if len(ru.scopes) > 0 && !f.hasAnyScope(ru.scopes) {
-		return false
-	}
-	return true
+	return ru.scopes == nil || f.hasAnyScope(ru.scopes)
 }
 
 // requestFacts is what a request's conditions look at about its caller,
 // looked up once and only if a condition needs it.
 type requestFacts struct {
 	r      *http.Request
-	method uint16 // the bit of r.Method (stdmethod.Index), 1<<stdmethod.Count if not standard
 	looked bool
 	id     caller.Identity // as careq_auth left it; nil if no careq_auth judged r
 	repl   *caddy.Replacer // used only when id is nil
@@ -197,7 +200,10 @@ func compileGlobs(patterns []string) []glob {
 	return out
 }
 
-// match reports whether s matches the pattern as path.Match would.
+// match reports whether s matches the pattern as path.Match would. The
+// last byte, then the first, are compared before the rest: the patterns
+// of one zone share their beginning (/api/v1/queues/), and most
+// mismatches show at the end.
 func (g *glob) match(s string) bool {
 	switch {
 	case g.pattern != "":
@@ -206,10 +212,13 @@ func (g *glob) match(s string) bool {
 	case !g.star:
 		return s == g.prefix
 	}
-	if len(s) < len(g.prefix)+len(g.suffix) || !strings.HasPrefix(s, g.prefix) || !strings.HasSuffix(s, g.suffix) {
+	n, pre, suf := len(s), g.prefix, g.suffix
+	if n < len(pre)+len(suf) ||
+		(suf != "" && s[n-1] != suf[len(suf)-1]) || (pre != "" && s[0] != pre[0]) ||
+		s[:len(pre)] != pre || s[n-len(suf):] != suf {
 		return false
 	}
-	return strings.IndexByte(s[len(g.prefix):len(s)-len(g.suffix)], '/') < 0
+	return strings.IndexByte(s[len(pre):n-len(suf)], '/') < 0
 }
 
 // anyGlob reports whether s, non-empty, matches one of globs.

@@ -118,7 +118,7 @@ func (rs *replicas) cleanup() error {
 // (replicagate.Admitter). A request that did not pass it is admitted.
 func (rs *replicas) Admit(r *http.Request, w http.ResponseWriter, addr string) (bool, *edge.Error) {
 	t := ticketOf(w)
-	if t == nil || t.h.replicas == nil || t.h.Zone != rs.h.Zone {
+	if t == nil || t.h.replicas == nil || t.h.replicas.board != rs.board { // not of this zone
 		return true, nil
 	}
 	// The ticket's own handler decides: during a reload it may be the
@@ -127,10 +127,14 @@ func (rs *replicas) Admit(r *http.Request, w http.ResponseWriter, addr string) (
 }
 
 func (rs *replicas) admit(r *http.Request, t *ticket, addr string) (bool, *edge.Error) {
-	t.release() // a request selected again gives back its earlier pick's slot
-	z := rs.of(addr)
+	if t.slot != nil {
+		t.release() // a request selected again gives back its earlier pick's slot
+	}
+	z := find(*rs.zones.Load(), addr)
 	if z == nil {
-		return true, nil
+		if z = rs.of(addr); z == nil {
+			return true, nil
+		}
 	}
 	h := rs.h
 	if !z.z.acquire(t.class) && !h.await(r, z.z, t.class) {
