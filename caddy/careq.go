@@ -15,6 +15,7 @@ import (
 	_ "github.com/careq/gateway/modules/caps"
 	_ "github.com/careq/gateway/modules/idempotency"
 	_ "github.com/careq/gateway/modules/listener"
+	_ "github.com/careq/gateway/modules/logenc"
 	_ "github.com/careq/gateway/modules/methods"
 	_ "github.com/careq/gateway/modules/metrics"
 	_ "github.com/careq/gateway/modules/problem"
