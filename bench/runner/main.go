@@ -115,6 +115,11 @@ func run(rounds int, duration time.Duration, conns int) error {
 		return err
 	}
 	barePID := l.lastPID()
+	bareDeferred, err := l.proxy("bare-deferred", "bare-deferred.Caddyfile", nil)
+	if err != nil {
+		return err
+	}
+	bareDeferredPID := l.lastPID()
 	full, err := l.proxy("full", "full.Caddyfile", nil)
 	if err != nil {
 		return err
@@ -138,6 +143,7 @@ func run(rounds int, duration time.Duration, conns int) error {
 		{name: "1 backend direct", url: "http://" + backendA + path, headers: auth, want: 200},
 		{name: "2 bare reverse_proxy", url: "http://" + bare + path, headers: auth, want: 200, pid: barePID},
 		{name: "3 full CareQ chain", url: "http://" + full + path, headers: auth, want: 200, pid: fullPID},
+		{name: "2b bare, deferred log", url: "http://" + bareDeferred + path, headers: auth, want: 200, pid: bareDeferredPID},
 	}
 	refused := []*scenario{
 		{name: "401 no token", url: "http://" + full + path, want: 401, pid: fullPID},

@@ -104,6 +104,8 @@ func report(w io.Writer, proxied, refused []*scenario, rounds int, d time.Durati
 	direct, _, _ := row(proxied[0])
 	bare, bareP99, bareCPU := row(proxied[1])
 	full, fullP99, fullCPU := row(proxied[2])
+	// 2b: bare with the full chain's log encoder (careq_deferred).
+	bareD, bareDP99, bareDCPU := row(proxied[3])
 	var refusedRPS []float64
 	for _, s := range refused {
 		r, _, _ := row(s)
@@ -114,6 +116,11 @@ func report(w io.Writer, proxied, refused []*scenario, rounds int, d time.Durati
 	fmt.Fprintf(w, "full chain / bare (p99)          %6.3f   (bar: <= 1.10)\n", float64(fullP99)/float64(bareP99))
 	if bareCPU > 0 {
 		fmt.Fprintf(w, "bare / full chain (CPU/answer)   %6.3f\n", float64(bareCPU)/float64(fullCPU))
+	}
+	fmt.Fprintf(w, "full chain / 2b (throughput)     %6.3f   (both with careq_deferred)\n", full/bareD)
+	fmt.Fprintf(w, "full chain / 2b (p99)            %6.3f\n", float64(fullP99)/float64(bareDP99))
+	if bareDCPU > 0 {
+		fmt.Fprintf(w, "2b / full chain (CPU/answer)     %6.3f\n", float64(bareDCPU)/float64(fullCPU))
 	}
 	fmt.Fprintf(w, "bare / backend direct            %6.3f\n", bare/direct)
 	for i, s := range refused {
