@@ -172,18 +172,26 @@ func Classify(err error) *Error {
 // CauseOf returns the status and cause of err without building a document;
 // metrics use it.
 func CauseOf(err error) (status int, cause Cause) {
-	var pe *Error
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*Error](err); ok {
 		return pe.Status, pe.Cause
 	}
 	status = statusOf(err)
 	return status, causeOf(status, err)
 }
 
+// StatusOf returns the status of err as CauseOf does, without naming its
+// cause (which may need the error's text): for a module that decides by
+// the status alone on every failed request (careq_breaker, careq_admission).
+func StatusOf(err error) int {
+	if pe, ok := errors.AsType[*Error](err); ok {
+		return pe.Status
+	}
+	return statusOf(err)
+}
+
 // statusOf returns the status a Caddy handler error carries, else 500.
 func statusOf(err error) int {
-	var he caddyhttp.HandlerError
-	if errors.As(err, &he) && he.StatusCode != 0 {
+	if he, ok := errors.AsType[caddyhttp.HandlerError](err); ok && he.StatusCode != 0 {
 		return he.StatusCode
 	}
 	return http.StatusInternalServerError
@@ -221,7 +229,7 @@ func causeOf(status int, err error) Cause {
 	case http.StatusServiceUnavailable:
 		// reverse_proxy answers 503 "no upstreams available" when every
 		// upstream is down or unhealthy.
-		if err != nil && strings.Contains(err.Error(), "no upstreams available") {
+		if err != nil && strings.Contains(innerText(err), "no upstreams available") {
 			return NoHealthyUpstream
 		}
 		return ServiceUnavailable
@@ -229,6 +237,17 @@ func causeOf(status int, err error) Cause {
 		return UpstreamTimeout
 	}
 	return Other
+}
+
+// innerText is the text of the error a Caddy handler error wraps (its own
+// Error formats its id and trace as well, which costs several
+// allocations on a path that refuses thousands of requests a second),
+// else err's text.
+func innerText(err error) string {
+	if he, ok := errors.AsType[caddyhttp.HandlerError](err); ok && he.Err != nil {
+		return he.Err.Error()
+	}
+	return err.Error()
 }
 
 // isDialError reports whether err is a failure to reach the upstream at all

@@ -30,6 +30,8 @@ func TestClassify(t *testing.T) {
 		{"reset", caddyhttp.Error(502, errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer")), 502, UpstreamUnreachable},
 		{"garbage", caddyhttp.Error(502, errors.New(`net/http: HTTP/1.x transport connection broken: malformed HTTP response "\x00\x01"`)), 502, UpstreamBadResponse},
 		{"no upstreams", caddyhttp.Error(503, errors.New("no upstreams available")), 503, NoHealthyUpstream},
+		{"no upstreams, wrapped", fmt.Errorf("proxying: %w", caddyhttp.Error(503, errors.New("no upstreams available"))), 503, NoHealthyUpstream},
+		{"no upstreams, not a handler error", errors.New("no upstreams available"), 500, InternalError},
 		{"other 503", caddyhttp.Error(503, errors.New("maintenance")), 503, ServiceUnavailable},
 		{"timeout", caddyhttp.Error(504, errors.New("i/o timeout")), 504, UpstreamTimeout},
 		{"no route", caddyhttp.Error(404, nil), 404, RouteNotFound},
@@ -47,6 +49,9 @@ func TestClassify(t *testing.T) {
 			s, c := CauseOf(tt.err)
 			if s != tt.status || c != tt.cause {
 				t.Errorf("CauseOf(%v) = %d %s, want %d %s", tt.err, s, c, tt.status, tt.cause)
+			}
+			if s := StatusOf(tt.err); s != tt.status {
+				t.Errorf("StatusOf(%v) = %d, want %d", tt.err, s, tt.status)
 			}
 			if e.Detail == "" {
 				t.Errorf("Classify(%v) has no detail", tt.err)
@@ -272,5 +277,21 @@ func TestAppendValue(t *testing.T) {
 	}
 	if got, ok := appendValue([]byte("x"), func() {}); ok || string(got) != "x" {
 		t.Errorf("appendValue(func) = %q, %v; want it refused, the buffer unchanged", got, ok)
+	}
+}
+
+// TestStatusAndCauseAllocateNothing: the status of a failed proxied
+// request, and the cause of reverse_proxy's "no upstreams available", are
+// found without formatting Caddy's error (its id and trace): careq_breaker
+// asks for the status of every failed request, and an open breaker's
+// refusals come by the thousand a second.
+func TestStatusAndCauseAllocateNothing(t *testing.T) {
+	var noUpstream error = caddyhttp.Error(503, errors.New("no upstreams available"))
+	var dial error = caddyhttp.Error(502, errors.New("dial tcp 127.0.0.1:1: connect: connection refused"))
+	if n := testing.AllocsPerRun(100, func() { _ = StatusOf(dial) }); n != 0 {
+		t.Errorf("StatusOf allocates %.0f times", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = CauseOf(noUpstream) }); n != 0 {
+		t.Errorf("CauseOf(no upstreams available) allocates %.0f times", n)
 	}
 }

@@ -267,7 +267,7 @@ func (h *Handler) done(r *http.Request, z *zone, c int, start int64, err *error)
 		return
 	}
 	if *err != nil {
-		if status, _ := edge.CauseOf(*err); status != http.StatusGatewayTimeout {
+		if edge.StatusOf(*err) != http.StatusGatewayTimeout {
 			return
 		}
 	}

@@ -101,7 +101,7 @@ func (h *Handler) judge(c *call, r *http.Request) error {
 		return errExcluded // the client's body: malformed, too slow, too large, cut short
 	}
 	if c.err != nil {
-		switch status, _ := edge.CauseOf(c.err); status {
+		switch edge.StatusOf(c.err) {
 		case http.StatusBadGateway, http.StatusGatewayTimeout:
 			return errFailure
 		}
