@@ -50,15 +50,34 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// portsGiven are the ports freePort has returned in this process: the
+// kernel may hand a just-closed ephemeral port out again, and two
+// addresses of one config on the same port make it ambiguous.
+var portsGiven = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that no earlier call in this process returned.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+	portsGiven.Lock()
+	defer portsGiven.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("finding a free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !portsGiven.m[port] {
+			portsGiven.m[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("finding a free port: 100 tries gave ports already given")
+	return 0
 }
 
 // gateway is one running careq-gateway process.
