@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/careq/gateway/internal/testport"
 )
 
 // gatewayBin is the path of the careq-gateway binary that TestMain builds.
@@ -50,35 +52,9 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// portsGiven are the ports freePort has returned in this process: the
-// kernel may hand a just-closed ephemeral port out again, and two
-// addresses of one config on the same port make it ambiguous.
-var portsGiven = struct {
-	sync.Mutex
-	m map[int]bool
-}{m: map[int]bool{}}
-
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago and
 // that no earlier call in this process returned.
-func freePort(t testing.TB) int {
-	t.Helper()
-	portsGiven.Lock()
-	defer portsGiven.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !portsGiven.m[port] {
-			portsGiven.m[port] = true
-			return port
-		}
-	}
-	t.Fatal("finding a free port: 100 tries gave ports already given")
-	return 0
-}
+func freePort(t testing.TB) int { t.Helper(); return testport.Free(t) }
 
 // gateway is one running careq-gateway process.
 type gateway struct {

@@ -17,22 +17,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/careq/gateway/internal/testport"
 )
 
 // gatewayBin is the careq-gateway binary TestMain builds; repoRoot is the
 // repository root.
 var gatewayBin, repoRoot string
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that no earlier call in this process returned.
+func freePort(t testing.TB) int { t.Helper(); return testport.Free(t) }
 
 func freeAddr(t testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 
