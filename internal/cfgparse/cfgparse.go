@@ -105,6 +105,29 @@ func one(d *caddyfile.Dispenser) (string, error) {
 	return v, nil
 }
 
+// Args reads the one or more arguments of the current subdirective into
+// dst; given twice, it is refused. check, when not nil, vets each argument:
+// its error is reported as "invalid <what> '<arg>': <error>".
+func Args(d *caddyfile.Dispenser, dst *[]string, what string, check func(string) error) error {
+	if *dst != nil {
+		return Repeated(d)
+	}
+	vals := d.RemainingArgs()
+	if len(vals) == 0 {
+		return d.ArgErr()
+	}
+	for _, v := range vals {
+		if check == nil {
+			break
+		}
+		if err := check(v); err != nil {
+			return d.Errf("invalid %s '%s': %v", what, v, err)
+		}
+	}
+	*dst = vals
+	return nil
+}
+
 // Flag reads a setting that takes no argument (such as per_replica) into
 // dst; given twice, it is refused.
 func Flag(d *caddyfile.Dispenser, dst *bool) error {
