@@ -136,8 +136,8 @@ func monotonic() int64 { return int64(time.Since(epoch)) }
 // Provision fills in defaults and attaches the zone, reusing the one of
 // the previous config when its settings are the same.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+	if err := collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+		return err
 	}
 	if h.RetryAfter == 0 {
 		h.RetryAfter = defaultRetryAfter
