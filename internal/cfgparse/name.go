@@ -1,7 +1,5 @@
 package cfgparse
 
-import "strings"
-
 // ValidName reports whether s is a valid name of a zone, breaker, caps table
 // or admission class: 1 to 64 characters, each a letter, digit or one of
 // . _ - (the one rule every CareQ module names things by, issue #13).
@@ -17,10 +15,20 @@ func Word(s string, max int, also string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(also, c) >= 0) {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || in(c, also)) {
 			return false
 		}
 	}
 	return true
+}
+
+// in reports whether c is one of the few bytes in set (a plain loop: set
+// is two or three bytes, shorter than what strings.IndexByte pays off for).
+func in(c byte, set string) bool {
+	for j := 0; j < len(set); j++ {
+		if set[j] == c {
+			return true
+		}
+	}
+	return false
 }
