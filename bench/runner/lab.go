@@ -284,6 +284,25 @@ func newProxyLab(tls bool) (*proxyLab, error) {
 	return p, nil
 }
 
+// ticketsPath is the read every proxied scenario sends: queue q1's tickets,
+// which both backends answer 200 with the lab's token.
+const ticketsPath = "/api/v1/queues/q1/tickets"
+
+// authHeader is the wrk header line that carries the lab's token.
+func (p *proxyLab) authHeader() []string {
+	return []string{"Authorization: Bearer " + p.token}
+}
+
+// newPinnedProxyLab is newProxyLab for the scenarios whose load generator
+// runs in this process: it first re-executes the runner pinned off the
+// gateway's core (pinSelf).
+func newPinnedProxyLab(tls bool) (*proxyLab, error) {
+	if err := pinSelf(loadCPU); err != nil {
+		return nil, err
+	}
+	return newProxyLab(tls)
+}
+
 // proxy starts a gateway in front of the two backends (see lab.gateway).
 func (p *proxyLab) proxy(name, config string, extra []string) (string, error) {
 	return p.gateway(p.gw, name, config, p.backendA, p.backendB, extra)

@@ -108,7 +108,7 @@ func run(rounds int, duration time.Duration, conns int) error {
 		return err
 	}
 	defer l.stopAll()
-	backendA, token := l.backendA, l.token
+	backendA := l.backendA
 
 	bare, err := l.proxy("bare", "bare.Caddyfile", nil)
 	if err != nil {
@@ -137,8 +137,8 @@ func run(rounds int, duration time.Duration, conns int) error {
 	}
 	openPID := l.lastPID()
 
-	path := "/api/v1/queues/q1/tickets"
-	auth := []string{"Authorization: Bearer " + token}
+	path := ticketsPath
+	auth := l.authHeader()
 	proxied := []*scenario{
 		{name: "1 backend direct", url: "http://" + backendA + path, headers: auth, want: 200},
 		{name: "2 bare reverse_proxy", url: "http://" + bare + path, headers: auth, want: 200, pid: barePID},

@@ -34,15 +34,11 @@ type openPoint struct {
 }
 
 func openloopRun(plan openPlan) error {
-	if err := pinSelf(loadCPU); err != nil {
-		return err
-	}
-	l, err := newProxyLab(false)
+	l, err := newPinnedProxyLab(false)
 	if err != nil {
 		return err
 	}
 	defer l.stopAll()
-	token := l.token
 	bare, err := l.proxy("bare", "bare.Caddyfile", nil)
 	if err != nil {
 		return err
@@ -51,8 +47,8 @@ func openloopRun(plan openPlan) error {
 	if err != nil {
 		return err
 	}
-	path := "/api/v1/queues/q1/tickets"
-	auth := []string{"Authorization: Bearer " + token}
+	path := ticketsPath
+	auth := l.authHeader()
 	capS := &scenario{name: "bare capacity", url: "http://" + bare + path, headers: auth, want: 200}
 	if err := check(capS); err != nil {
 		return err
@@ -71,7 +67,7 @@ func openloopRun(plan openPlan) error {
 	capacity, _, _, _ := capS.medians()
 	target := func(addr string) vegeta.Target {
 		return vegeta.Target{Method: http.MethodGet, URL: "http://" + addr + path,
-			Header: http.Header{"Authorization": {"Bearer " + token}}}
+			Header: http.Header{"Authorization": {"Bearer " + l.token}}}
 	}
 	gws := []struct {
 		name string

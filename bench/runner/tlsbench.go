@@ -25,17 +25,12 @@ type tlsPlan struct {
 }
 
 func tlsRun(plan tlsPlan) error {
-	if err := pinSelf(loadCPU); err != nil {
-		return err
-	}
-	l, err := newProxyLab(true)
+	l, err := newPinnedProxyLab(true)
 	if err != nil {
 		return err
 	}
 	defer l.stopAll()
-	token := l.token
-	path := "/api/v1/queues/q1/tickets"
-	auth := []string{"Authorization: Bearer " + token}
+	auth := l.authHeader()
 	type target struct {
 		name              string
 		url               string
@@ -52,9 +47,9 @@ func tlsRun(plan tlsPlan) error {
 		}
 		t := &target{name: name, pid: l.lastPID()}
 		_, port, _ := splitPort(addr)
-		t.url = "https://localhost:" + port + path
+		t.url = "https://localhost:" + port + ticketsPath
 		t.h1 = &scenario{name: name + " HTTPS/1.1", url: t.url, headers: auth, want: 200, pid: t.pid}
-		if err := waitHTTPS(t.url, token); err != nil {
+		if err := waitHTTPS(t.url, l.token); err != nil {
 			return fmt.Errorf("%s over HTTPS: %w", name, err)
 		}
 		targets = append(targets, t)
@@ -67,9 +62,9 @@ func tlsRun(plan tlsPlan) error {
 				return err
 			}
 			t.h1.results = append(t.h1.results, res)
-			res, errs := goLoad(t.url, token, t.pid, plan.duration, false)
+			res, errs := goLoad(t.url, l.token, t.pid, plan.duration, false)
 			t.h2, t.h2Errs = append(t.h2, res), t.h2Errs+errs
-			res, errs = goLoad(t.url, token, t.pid, plan.duration, true)
+			res, errs = goLoad(t.url, l.token, t.pid, plan.duration, true)
 			t.fresh, t.freshErrs = append(t.fresh, res), t.freshErrs+errs
 		}
 	}

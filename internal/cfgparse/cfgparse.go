@@ -5,6 +5,7 @@
 package cfgparse
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -47,38 +48,48 @@ func Arg(d *caddyfile.Dispenser, dst *string) error {
 // PositiveInt reads the single positive integer argument of the current
 // subdirective into dst.
 func PositiveInt(d *caddyfile.Dispenser, dst *int) error {
-	name, v, err := first(d, *dst != 0)
-	if err != nil {
-		return err
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return d.Errf("invalid %s '%s': expected a positive integer", name, v)
-	}
-	*dst = n
-	return nil
+	return Value(d, *dst != 0, func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errors.New("expected a positive integer")
+		}
+		*dst = n
+		return nil
+	})
 }
 
 // Duration reads the single duration argument of the current subdirective
 // into dst. A zero duration is accepted only when allowZero is set (a
 // leeway, say); a negative one never is.
 func Duration(d *caddyfile.Dispenser, dst *caddy.Duration, allowZero bool) error {
-	name, v, err := first(d, *dst != 0)
+	return Value(d, *dst != 0, func(v string) error {
+		dur, err := caddy.ParseDuration(v)
+		switch {
+		case err != nil:
+			return err
+		case dur < 0 || (dur == 0 && !allowZero):
+			if allowZero {
+				return errors.New("must not be negative")
+			}
+			return errors.New("must be positive")
+		}
+		*dst = caddy.Duration(dur)
+		return nil
+	})
+}
+
+// Value reads the single argument of the current subdirective and gives
+// it to set, which parses and keeps it; given says the block gave the
+// subdirective before, which is refused. An error from set is reported as
+// "invalid <subdirective> '<argument>': <error>", with the file and line.
+func Value(d *caddyfile.Dispenser, given bool, set func(v string) error) error {
+	name, v, err := first(d, given)
 	if err != nil {
 		return err
 	}
-	dur, err := caddy.ParseDuration(v)
-	if err != nil {
+	if err := set(v); err != nil {
 		return d.Errf("invalid %s '%s': %v", name, v, err)
 	}
-	if dur < 0 || (dur == 0 && !allowZero) {
-		want := "must be positive"
-		if allowZero {
-			want = "must not be negative"
-		}
-		return d.Errf("invalid %s '%s': %s", name, v, want)
-	}
-	*dst = caddy.Duration(dur)
 	return nil
 }
 
@@ -103,6 +114,29 @@ func one(d *caddyfile.Dispenser) (string, error) {
 		return "", d.ArgErr()
 	}
 	return v, nil
+}
+
+// Args reads the one or more arguments of the current subdirective into
+// dst; given twice, it is refused. check, when not nil, vets each argument:
+// its error is reported as "invalid <what> '<arg>': <error>".
+func Args(d *caddyfile.Dispenser, dst *[]string, what string, check func(string) error) error {
+	if *dst != nil {
+		return Repeated(d)
+	}
+	vals := d.RemainingArgs()
+	if len(vals) == 0 {
+		return d.ArgErr()
+	}
+	for _, v := range vals {
+		if check == nil {
+			break
+		}
+		if err := check(v); err != nil {
+			return d.Errf("invalid %s '%s': %v", what, v, err)
+		}
+	}
+	*dst = vals
+	return nil
 }
 
 // Flag reads a setting that takes no argument (such as per_replica) into

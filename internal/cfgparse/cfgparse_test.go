@@ -1,6 +1,7 @@
 package cfgparse
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,22 @@ func TestReaders(t *testing.T) {
 			err := Duration(d, &v, true)
 			return time.Duration(v), err
 		}, time.Duration(0)},
+		{"args", "queues a b", "", func(d *caddyfile.Dispenser) (any, error) {
+			var v []string
+			err := Args(d, &v, "queue", nil)
+			return strings.Join(v, ","), err
+		}, "a,b"},
+		{"args missing", "queues", "wrong argument count", func(d *caddyfile.Dispenser) (any, error) { var v []string; return nil, Args(d, &v, "queue", nil) }, nil},
+		{"args again", "queues a", "queues already specified", func(d *caddyfile.Dispenser) (any, error) { v := []string{"x"}; return nil, Args(d, &v, "queue", nil) }, nil},
+		{"args checked", "queues a b!", "invalid queue 'b!': no", func(d *caddyfile.Dispenser) (any, error) {
+			var v []string
+			return nil, Args(d, &v, "queue", func(s string) error {
+				if strings.Contains(s, "!") {
+					return errors.New("no")
+				}
+				return nil
+			})
+		}, nil},
 		{"duration negative", "leeway -1s", "must not be negative", func(d *caddyfile.Dispenser) (any, error) { var v caddy.Duration; return nil, Duration(d, &v, true) }, nil},
 		{"duration junk", "leeway soon", "invalid leeway 'soon'", func(d *caddyfile.Dispenser) (any, error) { var v caddy.Duration; return nil, Duration(d, &v, true) }, nil},
 	}

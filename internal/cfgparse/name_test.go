@@ -17,3 +17,28 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+// TestWord: the letters and digits are always allowed, the other bytes only
+// when listed, and the length is bounded by max.
+func TestWord(t *testing.T) {
+	tests := []struct {
+		s, also string
+		max     int
+		want    bool
+	}{
+		{"q1", "-_", 64, true},
+		{"q-1_a", "-_", 64, true},
+		{"q.1", "-_", 64, false},
+		{"q:1", "_-:", 64, true},
+		{"", "-_", 64, false},
+		{"abcd", "", 4, true},
+		{"abcde", "", 4, false},
+		{"a b", " ", 4, true},
+		{"ä", "", 4, false},
+	}
+	for _, tt := range tests {
+		if got := Word(tt.s, tt.max, tt.also); got != tt.want {
+			t.Errorf("Word(%q, %d, %q) = %v, want %v", tt.s, tt.max, tt.also, got, tt.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ package promreg
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -27,6 +28,19 @@ func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// Collectors are one module's collectors, registered together into each
+// config's registry by its Provision.
+type Collectors []prometheus.Collector
+
+// Register registers the collectors in reg, as Register does. Its error
+// says that it was registering metrics, so Provision returns it as it is.
+func (cs Collectors) Register(reg prometheus.Registerer) error {
+	if err := Register(reg, cs...); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	return nil
 }

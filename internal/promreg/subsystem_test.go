@@ -32,3 +32,23 @@ func TestSubsystemNames(t *testing.T) {
 		t.Errorf("Desc = %s, want careq_unit_state", got)
 	}
 }
+
+// TestCollectorsRegister: registering the same collectors again is accepted
+// (a reload); a different collector under a taken name is refused, and the
+// error says it was registering metrics.
+func TestCollectorsRegister(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	sub := Subsystem("collectors_test")
+	cs := Collectors{sub.CounterVec("events_total", "Events.", "kind")}
+	if err := cs.Register(reg); err != nil {
+		t.Fatalf("first registration: %v", err)
+	}
+	if err := cs.Register(reg); err != nil {
+		t.Fatalf("the same collectors again (a reload): %v", err)
+	}
+	err := Collectors{sub.CounterVec("events_total", "Events.", "kind")}.Register(reg)
+	if err == nil || !strings.HasPrefix(err.Error(), "registering metrics: ") {
+		t.Fatalf("another collector under a taken name: %v, want an error starting 'registering metrics: '", err)
+	}
+}

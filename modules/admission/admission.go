@@ -108,18 +108,6 @@ type zoneRef struct {
 	shed     []prometheus.Counter
 }
 
-// Adaptive bounds an adaptive limit.
-type Adaptive struct {
-	// Min is the lowest the limit goes. Keep it below what the backend
-	// serves at once without queueing: the unloaded latency is measured
-	// at this limit. Default: 4.
-	Min int `json:"min,omitempty"`
-	// Max is the highest the limit goes. Default: 1000.
-	Max int `json:"max,omitempty"`
-	// Initial is the limit before any latency is known. Default: min.
-	Initial int `json:"initial,omitempty"`
-}
-
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -136,8 +124,8 @@ func monotonic() int64 { return int64(time.Since(epoch)) }
 // Provision fills in defaults and attaches the zone, reusing the one of
 // the previous config when its settings are the same.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+	if err := collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+		return err
 	}
 	if h.RetryAfter == 0 {
 		h.RetryAfter = defaultRetryAfter

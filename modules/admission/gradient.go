@@ -7,6 +7,18 @@ import (
 	"time"
 )
 
+// Adaptive bounds an adaptive limit.
+type Adaptive struct {
+	// Min is the lowest the limit goes. Keep it below what the backend
+	// serves at once without queueing: the unloaded latency is measured
+	// at this limit. Default: 4.
+	Min int `json:"min,omitempty"`
+	// Max is the highest the limit goes. Default: 1000.
+	Max int `json:"max,omitempty"`
+	// Initial is the limit before any latency is known. Default: min.
+	Initial int `json:"initial,omitempty"`
+}
+
 // The adaptive rule's constants. They are fixed on purpose (few knobs):
 // they are Envoy's adaptive concurrency defaults, shortened where a
 // clinic's backends need a faster answer to a slowdown.

@@ -1,10 +1,6 @@
 package admission
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/careq/gateway/internal/promreg"
-)
+import "github.com/careq/gateway/internal/promreg"
 
 // subsystem names the module's metrics: careq_admission_<name>.
 const subsystem = promreg.Subsystem("admission")
@@ -21,7 +17,6 @@ var (
 	latencyMetric = subsystem.GaugeVec("latency_seconds", "An adaptive zone's latencies: the backend's unloaded latency and the last window's mean (kind = unloaded, measured).", "zone", "kind")
 )
 
-// registerMetrics registers the collectors in reg.
-func registerMetrics(reg prometheus.Registerer) error {
-	return promreg.Register(reg, decisions, inFlight, limitMetric, latencyMetric)
-}
+// collectors are the module's collectors, registered into each config's
+// registry by Provision.
+var collectors = promreg.Collectors{decisions, inFlight, limitMetric, latencyMetric}

@@ -1,9 +1,12 @@
 package admission
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/careq/gateway/internal/ticker"
 )
 
 // gaugeEvery is how often a zone's limit, latencies and in-flight counts
@@ -15,40 +18,33 @@ const gaugeEvery = 250 * time.Millisecond
 // date until destroyed.
 type zoneEntry struct {
 	z    *zone
-	stop chan struct{}
+	stop context.CancelFunc
 }
 
 func newZoneEntry(z *zone, limit, unloaded, measured prometheus.Gauge, inflight []prometheus.Gauge) *zoneEntry {
-	e := &zoneEntry{z: z, stop: make(chan struct{})}
+	e := &zoneEntry{z: z}
 	limit.Set(float64(z.limit.Load()))
 	for c, g := range inflight {
 		g.Set(float64(z.class[c].inflight.Load()))
 	}
-	go func() {
-		t := time.NewTicker(gaugeEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-e.stop:
-				return
-			case <-t.C:
-			}
-			limit.Set(float64(z.limit.Load()))
-			for c, g := range inflight {
-				g.Set(float64(z.class[c].inflight.Load()))
-			}
-			if z.adapt != nil {
-				u, m := z.adapt.state()
-				unloaded.Set(u.Seconds())
-				measured.Set(m.Seconds())
-			}
+	ctx, stop := context.WithCancel(context.Background())
+	e.stop = stop
+	go ticker.Every(ctx, gaugeEvery, func(time.Time) {
+		limit.Set(float64(z.limit.Load()))
+		for c, g := range inflight {
+			g.Set(float64(z.class[c].inflight.Load()))
 		}
-	}()
+		if z.adapt != nil {
+			u, m := z.adapt.state()
+			unloaded.Set(u.Seconds())
+			measured.Set(m.Seconds())
+		}
+	})
 	return e
 }
 
 // Destruct stops the gauges' updates.
 func (e *zoneEntry) Destruct() error {
-	close(e.stop)
+	e.stop()
 	return nil
 }

@@ -153,8 +153,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+	if err := collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+		return err
 	}
 	if err := h.Validate(); err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/careq/gateway/internal/ticker"
 )
 
 // Token cache sizing. The cap bounds memory whatever clients send (about
@@ -120,16 +122,7 @@ func (c *tokenCache) sweep(nowNano int64) {
 
 // sweepEvery runs sweep every interval until ctx is done.
 func (c *tokenCache) sweepEvery(ctx context.Context, interval time.Duration, now func() time.Time) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.sweep(now().UnixNano())
-		}
-	}
+	ticker.Every(ctx, interval, func(time.Time) { c.sweep(now().UnixNano()) })
 }
 
 // clear drops every entry (Cleanup), keeping the gauge right.

@@ -56,105 +56,125 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
+		var err error
 		switch d.Val() {
 		case "jwt":
-			if h.JWT != nil {
-				return cfgparse.Repeated(d)
-			}
-			h.JWT = new(JWTConfig)
-			if err := h.JWT.unmarshal(d); err != nil {
-				return err
-			}
+			err = h.unmarshalJWT(d)
 		case "api_key":
-			if h.APIKey != nil {
-				return cfgparse.Repeated(d)
-			}
-			h.APIKey = new(APIKeyConfig)
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				var err error
-				switch d.Val() {
-				case "header":
-					err = cfgparse.Arg(d, &h.APIKey.Header)
-				case "file":
-					err = cfgparse.Arg(d, &h.APIKey.File)
-				default:
-					err = cfgparse.Unrecognized(d)
-				}
-				if err != nil {
-					return err
-				}
-			}
+			err = h.unmarshalAPIKey(d)
 		case "require":
-			var rule Rule
-			onMethods := false
-			for d.NextArg() {
-				switch {
-				case d.Val() == "on" && !onMethods:
-					onMethods = true
-				case onMethods:
-					if methodSlot(d.Val()) == slotOther {
-						return d.Errf("invalid method '%s': expected GET HEAD POST PUT PATCH DELETE OPTIONS TRACE or CONNECT", d.Val())
-					}
-					rule.Methods = append(rule.Methods, d.Val())
-				default:
-					if !validScope(d.Val()) {
-						return d.Errf("invalid scope '%s': no spaces, quotes or backslashes", d.Val())
-					}
-					rule.Scopes = append(rule.Scopes, d.Val())
-				}
-			}
-			if len(rule.Scopes) == 0 || (onMethods && len(rule.Methods) == 0) {
-				return d.ArgErr()
-			}
-			h.Require = append(h.Require, rule)
+			err = h.unmarshalRequire(d)
 		case "optional":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.Optional = true
+			err = noArgs(d, &h.Optional)
 		case "forward_authorization":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.ForwardAuthorization = true
+			err = noArgs(d, &h.ForwardAuthorization)
 		case "deny":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			for _, a := range args {
-				if _, err := parsePrefix(a); err != nil {
-					return d.Errf("invalid deny range '%s': %v", a, err)
-				}
-			}
-			h.Deny = append(h.Deny, args...)
+			err = h.unmarshalDeny(d)
 		case "failure_limit":
-			if err := h.unmarshalFailureLimit(d); err != nil {
-				return err
-			}
+			err = h.unmarshalFailureLimit(d)
 		case "realm":
-			if err := cfgparse.Arg(d, &h.Realm); err != nil {
-				return err
-			}
+			err = cfgparse.Arg(d, &h.Realm)
 		case "header_user":
-			if err := cfgparse.Arg(d, &h.HeaderUser); err != nil {
-				return err
-			}
+			err = cfgparse.Arg(d, &h.HeaderUser)
 		case "header_scopes":
-			if err := cfgparse.Arg(d, &h.HeaderScopes); err != nil {
-				return err
-			}
+			err = cfgparse.Arg(d, &h.HeaderScopes)
 		case "websocket_query_param":
-			if err := cfgparse.Arg(d, &h.WebSocketQueryParam); err != nil {
-				return err
-			}
+			err = cfgparse.Arg(d, &h.WebSocketQueryParam)
 		default:
-			return cfgparse.Unrecognized(d)
+			err = cfgparse.Unrecognized(d)
+		}
+		if err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// noArgs reads a setting that takes no argument into dst. Unlike
+// cfgparse.Flag it accepts the setting given again, as careq_auth always
+// has.
+func noArgs(d *caddyfile.Dispenser, dst *bool) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
+	return nil
+}
+
+// unmarshalJWT reads the `jwt { … }` block.
+func (h *Handler) unmarshalJWT(d *caddyfile.Dispenser) error {
+	if h.JWT != nil {
+		return cfgparse.Repeated(d)
+	}
+	h.JWT = new(JWTConfig)
+	return h.JWT.unmarshal(d)
+}
+
+// unmarshalAPIKey reads the `api_key { … }` block.
+func (h *Handler) unmarshalAPIKey(d *caddyfile.Dispenser) error {
+	if h.APIKey != nil {
+		return cfgparse.Repeated(d)
+	}
+	h.APIKey = new(APIKeyConfig)
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "header":
+			err = cfgparse.Arg(d, &h.APIKey.Header)
+		case "file":
+			err = cfgparse.Arg(d, &h.APIKey.File)
+		default:
+			err = cfgparse.Unrecognized(d)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmarshalRequire reads one `require <scope...> [on <method...>]` rule.
+func (h *Handler) unmarshalRequire(d *caddyfile.Dispenser) error {
+	var rule Rule
+	onMethods := false
+	for d.NextArg() {
+		switch {
+		case d.Val() == "on" && !onMethods:
+			onMethods = true
+		case onMethods:
+			if methodSlot(d.Val()) == slotOther {
+				return d.Errf("invalid method '%s': expected GET HEAD POST PUT PATCH DELETE OPTIONS TRACE or CONNECT", d.Val())
+			}
+			rule.Methods = append(rule.Methods, d.Val())
+		default:
+			if !validScope(d.Val()) {
+				return d.Errf("invalid scope '%s': no spaces, quotes or backslashes", d.Val())
+			}
+			rule.Scopes = append(rule.Scopes, d.Val())
+		}
+	}
+	if len(rule.Scopes) == 0 || (onMethods && len(rule.Methods) == 0) {
+		return d.ArgErr()
+	}
+	h.Require = append(h.Require, rule)
+	return nil
+}
+
+// unmarshalDeny reads one `deny <cidr...>` line; the lines add up.
+func (h *Handler) unmarshalDeny(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	for _, a := range args {
+		if _, err := parsePrefix(a); err != nil {
+			return d.Errf("invalid deny range '%s': %v", a, err)
+		}
+	}
+	h.Deny = append(h.Deny, args...)
 	return nil
 }
 
@@ -184,18 +204,7 @@ func (c *JWTConfig) unmarshal(d *caddyfile.Dispenser) error {
 		case "jwks_refresh_interval":
 			err = cfgparse.Duration(d, &c.JWKSRefreshInterval, true)
 		case "algorithms":
-			if c.Algorithms != nil {
-				return cfgparse.Repeated(d)
-			}
-			c.Algorithms = d.RemainingArgs()
-			if len(c.Algorithms) == 0 {
-				return d.ArgErr()
-			}
-			for _, a := range c.Algorithms {
-				if _, ok := algorithms[a]; !ok {
-					return d.Errf("invalid algorithm '%s': not one the gateway verifies ('none' never is)", a)
-				}
-			}
+			err = cfgparse.Args(d, &c.Algorithms, "algorithm", knownAlgorithm)
 		default:
 			err = cfgparse.Unrecognized(d)
 		}

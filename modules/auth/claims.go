@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/careq/gateway/internal/cfgparse"
 )
 
 // checkClaims validates the registered claims and builds the identity.
@@ -145,15 +147,8 @@ func placeholders(claims map[string]any) []claimValue {
 	return out
 }
 
+// validClaimName reports whether k can name a claim (or an API key's id, or
+// the WebSocket query parameter): letters, digits, '_', '-' and ':'.
 func validClaimName(k string) bool {
-	if k == "" || len(k) > maxClaimNameLen {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == ':') {
-			return false
-		}
-	}
-	return true
+	return cfgparse.Word(k, maxClaimNameLen, "_-:")
 }

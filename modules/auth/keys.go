@@ -53,6 +53,14 @@ var algorithms = map[string]algInfo{
 	"Ed25519": {famEd25519, 0, nil},
 }
 
+// knownAlgorithm accepts the algorithms the gateway verifies.
+func knownAlgorithm(a string) error {
+	if _, ok := algorithms[a]; !ok {
+		return errors.New("not one the gateway verifies ('none' never is)")
+	}
+	return nil
+}
+
 // knownAlgorithms returns the names in algorithms, sorted, for messages.
 func knownAlgorithms() []string {
 	names := make([]string, 0, len(algorithms))

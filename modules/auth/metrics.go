@@ -32,6 +32,6 @@ func init() {
 	}
 }
 
-func registerMetrics(reg prometheus.Registerer) error {
-	return promreg.Register(reg, decisionsTotal, jwksRefreshesTotal, tokenCacheEntries)
-}
+// collectors are the module's collectors, registered into each config's
+// registry by Provision.
+var collectors = promreg.Collectors{decisionsTotal, jwksRefreshesTotal, tokenCacheEntries}

@@ -10,6 +10,9 @@ import (
 	"github.com/careq/gateway/internal/statusboard"
 )
 
+// live lists the provisioned handlers, for the status page.
+var live statusboard.Live[*Handler]
+
 // The ops status page (issue #19) shows each auth handler in use: what
 // kinds of keys it holds and how its key server answered last. Never a
 // secret: no HMAC secret, no API key, no token; the JWKS URL without its
@@ -17,9 +20,6 @@ import (
 func init() {
 	statusboard.Register("auth", authStatus)
 }
-
-// live lists the provisioned handlers, for the status page.
-var live statusboard.Live[*Handler]
 
 // fetchResult is the outcome of a JWKS fetch.
 type fetchResult struct {

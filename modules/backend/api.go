@@ -198,13 +198,10 @@ func (a *API) ticket(w http.ResponseWriter, r *http.Request) {
 
 // notify accepts a notification for the patient; it goes out later.
 func (a *API) notify(w http.ResponseWriter, r *http.Request) {
-	q, ok := queueFor(w, r, "POST")
+	t, ok := a.ticketOp(w, r, "POST", func(q string) (Ticket, error) {
+		return a.store.Notify(q, r.PathValue("id"))
+	})
 	if !ok {
-		return
-	}
-	t, err := a.store.Notify(q, r.PathValue("id"))
-	if err != nil {
-		a.storeError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", ticketURL(t))
@@ -213,32 +210,37 @@ func (a *API) notify(w http.ResponseWriter, r *http.Request) {
 
 // call calls the next patient.
 func (a *API) call(w http.ResponseWriter, r *http.Request) {
-	q, ok := queueFor(w, r, "POST")
-	if !ok {
-		return
+	if t, ok := a.ticketOp(w, r, "POST", a.store.Call); ok {
+		writeJSON(w, http.StatusOK, t)
 	}
-	t, err := a.store.Call(q)
-	if err != nil {
-		a.storeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, t)
 }
 
 // now redirects to the ticket being called.
 func (a *API) now(w http.ResponseWriter, r *http.Request) {
-	q, ok := queueFor(w, r, "GET, HEAD")
+	t, ok := a.ticketOp(w, r, "GET, HEAD", a.store.Current)
 	if !ok {
-		return
-	}
-	t, err := a.store.Current(q)
-	if err != nil {
-		a.storeError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", ticketURL(t))
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusFound, map[string]string{"location": ticketURL(t)})
+}
+
+// ticketOp runs op on the queue the path names, for the ticket a
+// queue-level action (notify, call, now) answers with. It answers the
+// request itself, and reports false, when the queue or the method is
+// refused or op fails.
+func (a *API) ticketOp(w http.ResponseWriter, r *http.Request, allow string, op func(queue string) (Ticket, error)) (Ticket, bool) {
+	q, ok := queueFor(w, r, allow)
+	if !ok {
+		return Ticket{}, false
+	}
+	t, err := op(q)
+	if err != nil {
+		a.storeError(w, r, err)
+		return Ticket{}, false
+	}
+	return t, true
 }
 
 // transfer is declared in the API but not offered by this backend.

@@ -27,52 +27,31 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
-	if !d.NextArg() {
-		return d.ArgErr()
+	if err := cfgparse.OneArg(d, &h.Name); err != nil {
+		return err
 	}
-	if !ValidQueueName(d.Val()) {
-		return d.Errf("invalid name '%s': expected 1 to 64 letters, digits, '-' or '_'", d.Val())
-	}
-	h.Name = d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
+	if err := checkName(h.Name); err != nil {
+		return d.Errf("invalid name '%s': %v", h.Name, err)
 	}
 	for d.NextBlock(0) {
+		var err error
 		switch d.Val() {
 		case "faults":
-			if h.Faults {
-				return cfgparse.Repeated(d)
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.Faults = true
+			err = cfgparse.Flag(d, &h.Faults)
 		case "idle_queue_timeout":
-			if err := cfgparse.Duration(d, &h.IdleQueueTimeout, false); err != nil {
-				return err
-			}
+			err = cfgparse.Duration(d, &h.IdleQueueTimeout, false)
 		case "create_scope":
-			if err := cfgparse.Arg(d, &h.CreateScope); err != nil {
-				return err
-			}
+			err = cfgparse.Arg(d, &h.CreateScope)
 		case "queues":
-			if h.Queues != nil {
-				return cfgparse.Repeated(d)
-			}
-			h.Queues = d.RemainingArgs()
-			if len(h.Queues) == 0 {
-				return d.ArgErr()
-			}
-			for _, q := range h.Queues {
-				if !ValidQueueName(q) {
-					return d.Errf("invalid queue '%s': expected 1 to 64 letters, digits, '-' or '_'", q)
-				}
-			}
-			if len(h.Queues) > maxQueues {
-				return d.Errf("too many queues: one replica holds at most %d", maxQueues)
+			err = cfgparse.Args(d, &h.Queues, "queue", checkName)
+			if err == nil && len(h.Queues) > maxQueues {
+				err = d.Errf("too many queues: one replica holds at most %d", maxQueues)
 			}
 		default:
-			return cfgparse.Unrecognized(d)
+			err = cfgparse.Unrecognized(d)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -15,15 +15,6 @@ const (
 	maxSubscribers = 256
 )
 
-// The types of feed messages.
-const (
-	eventSnapshot  = "snapshot"
-	eventCreated   = "created"
-	eventCalled    = "called"
-	eventCancelled = "cancelled"
-	eventNotified  = "notified"
-)
-
 // Event is one message of a queue's live feed. A snapshot carries the
 // waiting tickets and the current one; a change carries the ticket it
 // changed and how many tickets now wait.
@@ -35,6 +26,15 @@ type Event struct {
 	List    []Ticket `json:"waiting,omitempty"`
 	Current *Ticket  `json:"current,omitempty"`
 }
+
+// An Event's Type: a snapshot, or what happened to the ticket it carries.
+const (
+	eventSnapshot  = "snapshot"
+	eventCreated   = "created"
+	eventCalled    = "called"
+	eventCancelled = "cancelled"
+	eventNotified  = "notified"
+)
 
 // Subscription is one subscriber's end of a queue's feed. Messages arrive
 // on C, already encoded as JSON. C is closed when the subscriber is

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/careq/gateway/internal/cfgparse"
 )
 
 // The store's caps. A replica is a demo backend that must stay small
@@ -121,16 +123,15 @@ func (s *Store) Destruct() error {
 // ValidQueueName reports whether name can name a queue: 1 to 64 letters,
 // digits, '-' or '_'.
 func ValidQueueName(name string) bool {
-	if name == "" || len(name) > maxQueueNameLen {
-		return false
+	return cfgparse.Word(name, maxQueueNameLen, "-_")
+}
+
+// checkName accepts a replica's or a queue's name (ValidQueueName).
+func checkName(name string) error {
+	if !ValidQueueName(name) {
+		return errors.New("expected 1 to 64 letters, digits, '-' or '_'")
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return nil
 }
 
 // patientKey is what makes two patients the same for duplicate detection.

@@ -194,8 +194,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		perReplica:          h.PerReplica,
 	}
 
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+	if err := collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+		return err
 	}
 	h.rejOpen = rejected.WithLabelValues(h.Name, "open")
 	h.rejHalf = rejected.WithLabelValues(h.Name, "half_open")

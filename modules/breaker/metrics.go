@@ -24,10 +24,9 @@ var (
 	}
 )
 
-// registerMetrics registers the collectors in a config's registry.
-func registerMetrics(reg prometheus.Registerer) error {
-	return promreg.Register(reg, transitions, rejected, gauges)
-}
+// collectors are the module's collectors, registered into each config's
+// registry by Provision.
+var collectors = promreg.Collectors{transitions, rejected, gauges}
 
 // gaugeCollector reads the state and in-flight gauges from the breakers at
 // scrape time, so requests never write a gauge.

@@ -108,8 +108,8 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults and attaches the named counts, reusing the
 // ones of the previous config.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+	if err := collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+		return err
 	}
 	if h.MaxKeys == 0 {
 		h.MaxKeys = defaultMaxKeys

@@ -1,10 +1,6 @@
 package caps
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/careq/gateway/internal/promreg"
-)
+import "github.com/careq/gateway/internal/promreg"
 
 // subsystem names the module's metrics: careq_caps_<name>.
 const subsystem = promreg.Subsystem("caps")
@@ -19,7 +15,6 @@ var (
 	keysGauge = subsystem.GaugeVec("keys", "Callers that hold a request or a tunnel, by caps name.", "caps")
 )
 
-// registerMetrics registers the collectors in reg.
-func registerMetrics(reg prometheus.Registerer) error {
-	return promreg.Register(reg, decisions, inFlight, keysGauge)
-}
+// collectors are the module's collectors, registered into each config's
+// registry by Provision.
+var collectors = promreg.Collectors{decisions, inFlight, keysGauge}

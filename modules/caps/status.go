@@ -1,8 +1,6 @@
 package caps
 
 import (
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,13 +42,7 @@ type capsStatus struct {
 }
 
 func allCaps() any {
-	now := time.Now()
-	out := []capsStatus{}
-	tables.Range(func(k, v any) bool {
-		name := k.(string)
-		out = append(out, capsStatus{Caps: name, KeysTracked: v.(*table).len(), TopRefused: topFor(name).Top(now)})
-		return true
-	})
-	slices.SortFunc(out, func(a, b capsStatus) int { return strings.Compare(a.Caps, b.Caps) })
-	return out
+	return statusboard.Rows(tables, func(now time.Time, name, t any) capsStatus {
+		return capsStatus{Caps: name.(string), KeysTracked: t.(*table).len(), TopRefused: topFor(name.(string)).Top(now)}
+	}, func(c capsStatus) string { return c.Caps })
 }

@@ -55,9 +55,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch sub {
 		case "methods":
-			h.Methods, err = list(d)
+			err = cfgparse.Args(d, &h.Methods, "", nil)
 		case "headers":
-			h.Headers, err = list(d)
+			err = cfgparse.Args(d, &h.Headers, "", nil)
 		case "required":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -95,15 +95,6 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
-}
-
-// list reads the one or more arguments of the current subdirective.
-func list(d *caddyfile.Dispenser) ([]string, error) {
-	vals := d.RemainingArgs()
-	if len(vals) == 0 {
-		return nil, d.ArgErr()
-	}
-	return vals, nil
 }
 
 // Interface guards

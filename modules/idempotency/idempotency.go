@@ -161,8 +161,8 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults and attaches the store, reusing the one of
 // the previous config when its settings are unchanged.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+	if err := collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+		return err
 	}
 	h.logger = ctx.Logger()
 	if len(h.Methods) == 0 {

@@ -39,7 +39,6 @@ func init() {
 	}
 }
 
-// registerMetrics registers the collectors in reg.
-func registerMetrics(reg prometheus.Registerer) error {
-	return promreg.Register(reg, outcomesVec, storeErrors)
-}
+// collectors are the module's collectors, registered into each config's
+// registry by Provision.
+var collectors = promreg.Collectors{outcomesVec, storeErrors}

@@ -1,8 +1,6 @@
 package idempotency
 
 import (
-	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,28 +27,21 @@ type storeStatus struct {
 }
 
 func storesStatus() any {
-	out := []storeStatus{}
-	stores.Range(func(_, v any) bool {
-		switch s := v.(type) {
-		case *localStore:
+	return statusboard.Rows(stores, func(_ time.Time, _, v any) storeStatus {
+		if s, ok := v.(*localStore); ok {
 			n, b := s.stats()
-			out = append(out, storeStatus{Kind: "local", Entries: n, Bytes: b})
-		case *redisStore:
-			st := storeStatus{Kind: "redis", Redis: s.name}
-			ok, bad := s.health.ok.Load(), s.health.bad.Load()
-			if ok != 0 || bad != 0 {
-				up := ok > bad
-				st.Reachable = &up
-			}
-			st.LastOK, st.LastError = stamp(ok), stamp(bad)
-			out = append(out, st)
+			return storeStatus{Kind: "local", Entries: n, Bytes: b}
 		}
-		return true
-	})
-	slices.SortFunc(out, func(a, b storeStatus) int {
-		return strings.Compare(a.Kind+a.Redis, b.Kind+b.Redis)
-	})
-	return out
+		s := v.(*redisStore) // the pool holds these two kinds only
+		st := storeStatus{Kind: "redis", Redis: s.name}
+		ok, bad := s.health.ok.Load(), s.health.bad.Load()
+		if ok != 0 || bad != 0 {
+			up := ok > bad
+			st.Reachable = &up
+		}
+		st.LastOK, st.LastError = stamp(ok), stamp(bad)
+		return st
+	}, func(s storeStatus) string { return s.Kind + s.Redis })
 }
 
 func stamp(ns int64) string {

@@ -68,15 +68,16 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision registers the collectors in the config's registry and resolves
 // the route's children.
 func (h *Handler) Provision(ctx caddy.Context) error {
+	// The route has no default to fill in: check it first, as an invalid
+	// name must not become a label value.
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	if err := collectors.Register(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	if h.now == nil {
 		h.now = time.Now
-	}
-	if err := register(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
-	}
-	if err := h.Validate(); err != nil {
-		// An invalid name must not become a label value.
-		return err
 	}
 	h.rm = metricsFor(h.Route)
 	h.routeVal = h.Route
@@ -122,7 +123,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}()
 	err := next.ServeHTTP(rec, r)
 	rm.count(r, rec.Code, rec.switched, err, start, h.now())
-	rec.release()
+	recorders.Put(rec)
 	return err
 }
 

@@ -45,7 +45,6 @@ var (
 // longest timeout a route should have (10s).
 var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// register registers every collector of the module in reg.
-func register(reg prometheus.Registerer) error {
-	return promreg.Register(reg, requestsTotal, requestDuration, requestsInFlight, gatewayResponses, upstreamFailures)
-}
+// collectors are the module's collectors, registered into each config's
+// registry by Provision.
+var collectors = promreg.Collectors{requestsTotal, requestDuration, requestsInFlight, gatewayResponses, upstreamFailures}

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/careq/gateway/internal/respwriter"
@@ -21,21 +20,17 @@ type recorder struct {
 	now func() time.Time
 }
 
-var recorders = sync.Pool{New: func() any { return new(recorder) }}
+// recorders keeps the recorders of finished requests; ServeHTTP puts its
+// own back when the answer is counted.
+var recorders = respwriter.NewPool[recorder]()
 
 // newRecorder returns a recorder over w from the pool that reads the time
 // from now.
 func newRecorder(w http.ResponseWriter, now func() time.Time) *recorder {
-	rec := recorders.Get().(*recorder)
+	rec := recorders.Get()
 	rec.Reset(w)
 	rec.Watch, rec.now = rec, now
 	return rec
-}
-
-// release returns rec to the pool; rec must not be used after.
-func (rec *recorder) release() {
-	*rec = recorder{}
-	recorders.Put(rec)
 }
 
 // OnStatus notes when a protocol switch was answered.

@@ -1,6 +1,7 @@
 package problem
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -43,31 +44,29 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	for d.NextBlock(0) {
+		var err error
 		switch d.Val() {
 		case "detail":
-			if err := cfgparse.Arg(d, &h.Detail); err != nil {
-				return err
-			}
-			continue
+			err = cfgparse.Arg(d, &h.Detail)
 		case "retry_after":
-			if h.RetryAfter != 0 {
-				return cfgparse.Repeated(d)
-			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			n, err := strconv.Atoi(d.Val())
-			if err != nil || n < 1 {
-				return d.Errf("invalid retry_after '%s': expected whole seconds, at least 1", d.Val())
-			}
-			h.RetryAfter = n
+			err = cfgparse.Value(d, h.RetryAfter != 0, h.setRetryAfter)
 		default:
-			return cfgparse.Unrecognized(d)
+			err = cfgparse.Unrecognized(d)
 		}
-		if d.NextArg() {
-			return d.ArgErr()
+		if err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// setRetryAfter keeps retry_after's whole seconds.
+func (h *Handler) setRetryAfter(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return errors.New("expected whole seconds, at least 1")
+	}
+	h.RetryAfter = n
 	return nil
 }
 

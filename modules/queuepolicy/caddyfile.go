@@ -1,7 +1,6 @@
 package queuepolicy
 
 import (
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/careq/gateway/internal/cfgparse"
@@ -39,35 +38,19 @@ func (p *Policy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
+		var err error
 		switch d.Val() {
 		case "retry_after":
-			if p.RetryAfter != 0 {
-				return cfgparse.Repeated(d)
-			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil {
-				return d.Errf("invalid retry_after '%s': %v", d.Val(), err)
-			}
-			if dur <= 0 {
-				return d.Errf("invalid retry_after '%s': must be positive", d.Val())
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			p.RetryAfter = caddy.Duration(dur)
+			err = cfgparse.Duration(d, &p.RetryAfter, false)
 		case "breaker":
-			if err := cfgparse.Arg(d, &p.Breaker); err != nil {
-				return err
-			}
+			err = cfgparse.Arg(d, &p.Breaker)
 		case "admission":
-			if err := cfgparse.Arg(d, &p.Admission); err != nil {
-				return err
-			}
+			err = cfgparse.Arg(d, &p.Admission)
 		default:
-			return cfgparse.Unrecognized(d)
+			err = cfgparse.Unrecognized(d)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

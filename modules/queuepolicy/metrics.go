@@ -25,7 +25,7 @@ type counters struct {
 
 // registerMetrics registers the collector in reg and resolves the children.
 func registerMetrics(reg prometheus.Registerer) (counters, error) {
-	if err := promreg.Register(reg, selections); err != nil {
+	if err := (promreg.Collectors{selections}).Register(reg); err != nil {
 		return counters{}, err
 	}
 	return counters{

@@ -151,7 +151,7 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	p.retryAfter = strconv.FormatInt(edge.RetryAfterSeconds(time.Duration(p.RetryAfter)), 10)
 	count, err := registerMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
+		return err
 	}
 	p.count = count
 	p.logger = ctx.Logger()

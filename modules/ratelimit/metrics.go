@@ -1,10 +1,6 @@
 package ratelimit
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/careq/gateway/internal/promreg"
-)
+import "github.com/careq/gateway/internal/promreg"
 
 // subsystem names the module's metrics: careq_ratelimit_<name>.
 const subsystem = promreg.Subsystem("ratelimit")
@@ -23,7 +19,6 @@ var (
 	redisFallback = subsystem.GaugeVec("redis_fallback", "1 while the zone decides with local buckets because Redis failed, else 0.", "zone")
 )
 
-// registerMetrics registers the collectors in reg.
-func registerMetrics(reg prometheus.Registerer) error {
-	return promreg.Register(reg, decisions, keysGauge, redisErrors, redisOutages, redisFallback)
-}
+// collectors are the module's collectors, registered into each config's
+// registry by Provision.
+var collectors = promreg.Collectors{decisions, keysGauge, redisErrors, redisOutages, redisFallback}

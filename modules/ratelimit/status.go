@@ -1,8 +1,6 @@
 package ratelimit
 
 import (
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/careq/gateway/internal/statusboard"
@@ -29,9 +27,7 @@ type zoneStatus struct {
 }
 
 func zonesStatus() any {
-	now := time.Now()
-	out := []zoneStatus{}
-	zones.Range(func(_, v any) bool {
+	return statusboard.Rows(zones, func(now time.Time, _, v any) zoneStatus {
 		z := v.(*zone)
 		s := zoneStatus{
 			Zone:          z.name,
@@ -44,9 +40,6 @@ func zonesStatus() any {
 		if s.RedisFallback {
 			s.OutageSince = time.Unix(0, z.outageStart.Load()).UTC().Format(time.RFC3339)
 		}
-		out = append(out, s)
-		return true
-	})
-	slices.SortFunc(out, func(a, b zoneStatus) int { return strings.Compare(a.Zone, b.Zone) })
-	return out
+		return s
+	}, func(s zoneStatus) string { return s.Zone })
 }

@@ -2,7 +2,6 @@ package requestid
 
 import (
 	"net/http"
-	"sync"
 
 	"github.com/careq/gateway/internal/reqid"
 	"github.com/careq/gateway/internal/respwriter"
@@ -21,18 +20,14 @@ type stamper struct {
 	id []string
 }
 
-var stampers = sync.Pool{New: func() any { return new(stamper) }}
+// stampers keeps the stampers of finished requests.
+var stampers = respwriter.NewPool[stamper]()
 
 func newStamper(w http.ResponseWriter, id []string) *stamper {
-	s := stampers.Get().(*stamper)
+	s := stampers.Get()
 	s.Reset(w)
 	s.Watch, s.id = s, id
 	return s
-}
-
-func (s *stamper) release() {
-	*s = stamper{}
-	stampers.Put(s)
 }
 
 // OnStatus stamps the id on the answer's header.

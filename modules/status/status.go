@@ -24,6 +24,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/careq/gateway/internal/statusboard"
+	"github.com/careq/gateway/internal/ticker"
 )
 
 const moduleName = "careq_status"
@@ -57,18 +58,9 @@ const sampleEvery = 5 * time.Second
 // Provision starts sampling the refusal counters until the config that
 // mounted the admin API is unloaded.
 func (a *Admin) Provision(ctx caddy.Context) error {
-	go func() {
-		t := time.NewTicker(sampleEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				history.sample(now, refusalTotals())
-			}
-		}
-	}()
+	go ticker.Every(ctx, sampleEvery, func(now time.Time) {
+		history.sample(now, refusalTotals())
+	})
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package upload
 
 import (
+	"errors"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -34,28 +36,29 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
+		var err error
 		switch d.Val() {
 		case "max_size":
-			if h.MaxSize != 0 {
-				return cfgparse.Repeated(d)
-			}
-			var v string
-			if err := cfgparse.Arg(d, &v); err != nil {
-				return err
-			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil || n < 1 || n > 1<<40 {
-				return d.Errf("invalid max_size '%s': expected a size such as 16KB or 1MiB", v)
-			}
-			h.MaxSize = int64(n)
+			err = cfgparse.Value(d, h.MaxSize != 0, h.setMaxSize)
 		case "timeout":
-			if err := cfgparse.Duration(d, &h.Timeout, false); err != nil {
-				return err
-			}
+			err = cfgparse.Duration(d, &h.Timeout, false)
 		default:
-			return cfgparse.Unrecognized(d)
+			err = cfgparse.Unrecognized(d)
+		}
+		if err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// setMaxSize keeps max_size in bytes, from 1 byte to 1 TiB.
+func (h *Handler) setMaxSize(v string) error {
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n < 1 || n > 1<<40 {
+		return errors.New("expected a size such as 16KB or 1MiB")
+	}
+	h.MaxSize = int64(n)
 	return nil
 }
 
