@@ -148,15 +148,23 @@ func (l *lab) gatewayAt(bin, name, config, admin string, extra []string) (string
 	if err := l.start("gateway "+name, env, gatewayCPU, bin, "run", "--config", cfg, "--adapter", "caddyfile"); err != nil {
 		return "", err
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return addr, nil
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := waitListen(addr); err != nil {
+		return "", fmt.Errorf("gateway %s: %w; see bench/out/gateway-%s.log", name, err, name)
 	}
-	return "", fmt.Errorf("gateway %s did not listen on %s; see bench/out/gateway-%s.log", name, addr, name)
+	return addr, nil
+}
+
+// backend starts a bench/backend on addr, with args, and waits until it
+// listens.
+func (l *lab) backend(name, addr string, args ...string) error {
+	be := filepath.Join(l.out, "backend")
+	if err := l.start(name, nil, loadCPU, be, append([]string{"-addr", addr}, args...)...); err != nil {
+		return err
+	}
+	if err := waitListen(addr); err != nil {
+		return fmt.Errorf("%s: %w; see its log in bench/out", name, err)
+	}
+	return nil
 }
 
 // mintToken asks the gateway binary for a development token.
@@ -244,10 +252,9 @@ func newLab() (*lab, string, error) {
 
 // backends starts the two fast backends on the load CPU.
 func (l *lab) backends() (string, string, error) {
-	be := filepath.Join(l.out, "backend")
 	a, b := l.addr(), l.addr()
 	for _, addr := range []string{a, b} {
-		if err := l.start("backend "+addr, nil, loadCPU, be, "-addr", addr); err != nil {
+		if err := l.backend("backend "+addr, addr); err != nil {
 			return "", "", err
 		}
 	}

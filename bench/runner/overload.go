@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +48,6 @@ func overloadRun(plan overloadPlan) error {
 		return err
 	}
 	defer l.stopAll()
-	be := filepath.Join(l.out, "backend")
 	fmt.Printf("## Overload: backend of %d workers × %v (%d requests/s), slowed to %v (%d/s) half-way; displays and kiosks at 3× capacity, staff at %d/s\n\n",
 		ovWorkers, ovDelay, ovCapacity, ovSlowDelay, ovCapacity*int(ovDelay)/int(ovSlowDelay), ovStaffRate)
 	fmt.Println("| Run | Phase | Class | Sent | 2xx | 503 + Retry-After | Not answered | Other | p50 | p99 |")
@@ -61,7 +59,7 @@ func overloadRun(plan overloadPlan) error {
 			cfg, name = "overload-none.Caddyfile", "without"
 		}
 		backend := l.addr()
-		if err := l.start("overload backend "+name, nil, loadCPU, be, "-addr", backend,
+		if err := l.backend("overload backend "+name, backend,
 			"-workers", strconv.Itoa(ovWorkers), "-delay", ovDelay.String()); err != nil {
 			return err
 		}
