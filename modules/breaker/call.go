@@ -33,9 +33,8 @@ type call struct {
 var calls = sync.Pool{New: func() any { return new(call) }}
 
 func newCall(w http.ResponseWriter, r *http.Request, h *Handler, done func(error)) *call {
-	c := calls.Get().(*call)
-	c.Reset(w)
-	c.Watch = c
+	c := calls.Get().(*call) // zero: finish clears a call before it goes back
+	c.ResponseWriter, c.Watch = w, c
 	c.h, c.done, c.r = h, done, r
 	c.body = clientbody.Of(r)
 	c.tunnel = r.Method == http.MethodConnect
@@ -43,6 +42,16 @@ func newCall(w http.ResponseWriter, r *http.Request, h *Handler, done func(error
 		c.start = h.now()
 	}
 	return c
+}
+
+// WriteHeader is the Writer's, with OnStatus called directly: every call
+// through a breaker writes its status this way, and an interface call on
+// each would cost more than the check it makes.
+func (c *call) WriteHeader(code int) {
+	if c.First(code) {
+		c.OnStatus(code) // never drops a status
+	}
+	c.ResponseWriter.WriteHeader(code)
 }
 
 // OnStatus notes the first final status (or 101), written or implicit. A

@@ -26,9 +26,8 @@ var recorders = sync.Pool{New: func() any { return new(recorder) }}
 // newRecorder returns a recorder over w from the pool that reads the time
 // from now.
 func newRecorder(w http.ResponseWriter, now func() time.Time) *recorder {
-	rec := recorders.Get().(*recorder)
-	rec.Reset(w)
-	rec.Watch, rec.now = rec, now
+	rec := recorders.Get().(*recorder) // zero: release clears it
+	rec.ResponseWriter, rec.Watch, rec.now = w, rec, now
 	return rec
 }
 
@@ -44,4 +43,13 @@ func (rec *recorder) OnStatus(code int) bool {
 		rec.switched = rec.now()
 	}
 	return true
+}
+
+// WriteHeader is the Writer's, with OnStatus called directly (and inlined)
+// rather than through the Watcher interface: every answer passes here.
+func (rec *recorder) WriteHeader(code int) {
+	if rec.First(code) {
+		rec.OnStatus(code)
+	}
+	rec.ResponseWriter.WriteHeader(code)
 }

@@ -24,9 +24,8 @@ type stamper struct {
 var stampers = sync.Pool{New: func() any { return new(stamper) }}
 
 func newStamper(w http.ResponseWriter, id []string) *stamper {
-	s := stampers.Get().(*stamper)
-	s.Reset(w)
-	s.Watch, s.id = s, id
+	s := stampers.Get().(*stamper) // zero: release clears it
+	s.ResponseWriter, s.Watch, s.id = w, s, id
 	return s
 }
 
@@ -39,4 +38,13 @@ func (s *stamper) release() {
 func (s *stamper) OnStatus(int) bool {
 	s.ResponseWriter.Header()[reqid.Header] = s.id
 	return true
+}
+
+// WriteHeader is the Writer's, with OnStatus called directly (and inlined)
+// rather than through the Watcher interface: every answer passes here.
+func (s *stamper) WriteHeader(code int) {
+	if s.First(code) {
+		s.OnStatus(code)
+	}
+	s.ResponseWriter.WriteHeader(code)
 }

@@ -105,9 +105,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	defer b.Done()
-	fw := writers.Get().(*faultWriter)
-	fw.Reset(w)
-	fw.Watch, fw.body = fw, b
+	fw := writers.Get().(*faultWriter) // zero: cleared before it goes back
+	fw.ResponseWriter, fw.Watch, fw.body = w, fw, b
 	err := next.ServeHTTP(fw, r)
 	swallowed := fw.swallowed
 	*fw = faultWriter{}
@@ -162,6 +161,16 @@ func (fw *faultWriter) OnStatus(code int) bool {
 		return false
 	}
 	return true
+}
+
+// WriteHeader is the Writer's, with OnStatus called directly (and inlined)
+// rather than through the Watcher interface: every answer passes here.
+func (fw *faultWriter) WriteHeader(code int) {
+	if fw.First(code) && !fw.OnStatus(code) {
+		fw.Code = 0 // dropped: the next status is the first
+		return
+	}
+	fw.ResponseWriter.WriteHeader(code)
 }
 
 // Interface guards
