@@ -21,19 +21,21 @@ type recorder struct {
 	now func() time.Time
 }
 
-var recorders = sync.Pool{New: func() any { return new(recorder) }}
+// recorders hold recorders watched by themselves and otherwise zero, so
+// that taking one costs no more than filling in its writer and clock.
+var recorders = sync.Pool{New: func() any { rec := new(recorder); rec.Watch = rec; return rec }}
 
 // newRecorder returns a recorder over w from the pool that reads the time
 // from now.
 func newRecorder(w http.ResponseWriter, now func() time.Time) *recorder {
-	rec := recorders.Get().(*recorder) // zero: release clears it
-	rec.ResponseWriter, rec.Watch, rec.now = w, rec, now
+	rec := recorders.Get().(*recorder)
+	rec.ResponseWriter, rec.now = w, now
 	return rec
 }
 
 // release returns rec to the pool; rec must not be used after.
 func (rec *recorder) release() {
-	*rec = recorder{}
+	*rec = recorder{Writer: respwriter.Writer{Watch: rec}}
 	recorders.Put(rec)
 }
 

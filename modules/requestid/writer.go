@@ -21,16 +21,18 @@ type stamper struct {
 	id []string
 }
 
-var stampers = sync.Pool{New: func() any { return new(stamper) }}
+// stampers hold stampers watched by themselves and otherwise zero, so
+// that taking one costs no more than filling in its writer and id.
+var stampers = sync.Pool{New: func() any { s := new(stamper); s.Watch = s; return s }}
 
 func newStamper(w http.ResponseWriter, id []string) *stamper {
-	s := stampers.Get().(*stamper) // zero: release clears it
-	s.ResponseWriter, s.Watch, s.id = w, s, id
+	s := stampers.Get().(*stamper)
+	s.ResponseWriter, s.id = w, id
 	return s
 }
 
 func (s *stamper) release() {
-	*s = stamper{}
+	*s = stamper{Writer: respwriter.Writer{Watch: s}}
 	stampers.Put(s)
 }
 
