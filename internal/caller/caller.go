@@ -61,32 +61,31 @@ func SinglePlaceholder(s string) (string, bool) {
 // Key returns the key of r. When the template resolves empty the key is
 // the client address (isIP), never one key shared by everyone. tooLong
 // reports a key longer than MaxKeyLen.
+//
+// The caller's id ({http.auth.user.id}) is read from the Identity that
+// careq_auth left on r when there is one (careq_auth sets both to the same
+// id): through the replacer, Caddy asks its other placeholder providers
+// first. Before any careq_auth has left one (SetIdentity), there is none
+// to look for. One function, not two: the call would cost more than the
+// look-up it saves.
 func (k Keyer) Key(r *http.Request) (key string, isIP, tooLong bool) {
-	if key = k.resolve(r); key == "" {
+	var id Identity
+	if k.single == UserIDPlaceholder && identified.Load() {
+		id = IdentityOf(r)
+	}
+	if id != nil {
+		key = id.UserID()
+	} else if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		if k.single != "" {
+			key, _ = repl.GetString(k.single)
+		} else {
+			key = repl.ReplaceKnown(k.template, "")
+		}
+	}
+	if key == "" {
 		key, isIP = ClientIP(r), true
 	}
 	return key, isIP, len(key) > MaxKeyLen
-}
-
-// resolve expands the template for r. The caller's id
-// ({http.auth.user.id}) is read from the Identity that careq_auth left on
-// r when there is one (careq_auth sets both to the same id): through the
-// replacer, Caddy asks its other placeholder providers first.
-func (k Keyer) resolve(r *http.Request) string {
-	if k.single == UserIDPlaceholder {
-		if id := IdentityOf(r); id != nil {
-			return id.UserID()
-		}
-	}
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	switch {
-	case !ok:
-		return ""
-	case k.single != "":
-		key, _ := repl.GetString(k.single)
-		return key
-	}
-	return repl.ReplaceKnown(k.template, "")
 }
 
 // ipSalt separates keys that fell back to the client address from caller
