@@ -29,6 +29,7 @@ const UserIDPlaceholder = "http.auth.user.id"
 type Keyer struct {
 	template string
 	single   string // the placeholder name when template is just "{name}"
+	userID   bool   // single is UserIDPlaceholder (compared once, here)
 }
 
 // NewKeyer returns the keyer of template; an empty template means the
@@ -36,12 +37,13 @@ type Keyer struct {
 func NewKeyer(template string) Keyer {
 	k := Keyer{template: template}
 	if template == "" {
-		k.single = UserIDPlaceholder
+		k.single, k.userID = UserIDPlaceholder, true
 		return k
 	}
 	if name, ok := SinglePlaceholder(template); ok {
 		k.single = name
 	}
+	k.userID = k.single == UserIDPlaceholder
 	return k
 }
 
@@ -68,9 +70,9 @@ func SinglePlaceholder(s string) (string, bool) {
 // first. Before any careq_auth has left one (SetIdentity), there is none
 // to look for. One function, not two: the call would cost more than the
 // look-up it saves.
-func (k Keyer) Key(r *http.Request) (key string, isIP, tooLong bool) {
+func (k *Keyer) Key(r *http.Request) (key string, isIP, tooLong bool) {
 	var id Identity
-	if k.single == UserIDPlaceholder && identified.Load() {
+	if k.userID && identified.Load() {
 		id = IdentityOf(r)
 	}
 	if id != nil {

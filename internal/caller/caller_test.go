@@ -63,7 +63,8 @@ func TestKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRequest("192.0.2.1:5555", tt.clientIP, tt.set, tt.header...)
-			key, isIP, tooLong := NewKeyer(tt.template).Key(r)
+			k := NewKeyer(tt.template)
+			key, isIP, tooLong := k.Key(r)
 			if key != tt.want || isIP != tt.isIP || tooLong != tt.tooLong {
 				t.Errorf("key(%q) = %q, isIP=%v, tooLong=%v; want %q, %v, %v", tt.template, key, isIP, tooLong, tt.want, tt.isIP, tt.tooLong)
 			}
