@@ -21,8 +21,9 @@ type recorder struct {
 	now func() time.Time
 }
 
-// recorders hold recorders watched by themselves and otherwise zero, so
-// that taking one costs no more than filling in its writer and clock.
+// recorders hold recorders watched by themselves (Watch is set once; Tee
+// is never set) with no status, so that taking one only fills in the
+// writer and the clock.
 var recorders = sync.Pool{New: func() any { rec := new(recorder); rec.Watch = rec; return rec }}
 
 // newRecorder returns a recorder over w from the pool that reads the time
@@ -33,9 +34,10 @@ func newRecorder(w http.ResponseWriter, now func() time.Time) *recorder {
 	return rec
 }
 
-// release returns rec to the pool; rec must not be used after.
+// release returns rec to the pool, holding no connection and no status;
+// rec must not be used after.
 func (rec *recorder) release() {
-	*rec = recorder{Writer: respwriter.Writer{Watch: rec}}
+	rec.ResponseWriter, rec.Code, rec.switched = nil, 0, time.Time{}
 	recorders.Put(rec)
 }
 
