@@ -105,11 +105,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	defer b.Done()
-	fw := writers.Get().(*faultWriter) // zero: cleared before it goes back
-	fw.ResponseWriter, fw.Watch, fw.body = w, fw, b
+	fw := writers.Get().(*faultWriter) // watched by itself, otherwise zero
+	fw.ResponseWriter, fw.body = w, b
 	err := next.ServeHTTP(fw, r)
 	swallowed := fw.swallowed
-	*fw = faultWriter{}
+	*fw = faultWriter{Writer: respwriter.Writer{Watch: fw}}
 	writers.Put(fw)
 	if f := b.Err(); f != nil && (swallowed || err != nil) {
 		return h.answer(w, f)
@@ -152,7 +152,7 @@ type faultWriter struct {
 	swallowed bool
 }
 
-var writers = sync.Pool{New: func() any { return new(faultWriter) }}
+var writers = sync.Pool{New: func() any { fw := new(faultWriter); fw.Watch = fw; return fw }}
 
 // OnStatus drops the 499 of a body fault and passes anything else.
 func (fw *faultWriter) OnStatus(code int) bool {
