@@ -71,13 +71,15 @@ func SinglePlaceholder(s string) (string, bool) {
 // to look for. One function, not two: the call would cost more than the
 // look-up it saves.
 func (k *Keyer) Key(r *http.Request) (key string, isIP, tooLong bool) {
-	var id Identity
 	if k.userID && identified.Load() {
-		id = IdentityOf(r)
+		if id := IdentityOf(r); id != nil {
+			if key = id.UserID(); key == "" {
+				key, isIP = ClientIP(r), true // Anonymous
+			}
+			return key, isIP, len(key) > MaxKeyLen
+		}
 	}
-	if id != nil {
-		key = id.UserID()
-	} else if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		if k.single != "" {
 			key, _ = repl.GetString(k.single)
 		} else {
