@@ -29,6 +29,7 @@ const UserIDPlaceholder = "http.auth.user.id"
 type Keyer struct {
 	template string
 	single   string // the placeholder name when template is just "{name}"
+	userID   bool   // single is UserIDPlaceholder (compared once, here)
 }
 
 // NewKeyer returns the keyer of template; an empty template means the
@@ -36,12 +37,13 @@ type Keyer struct {
 func NewKeyer(template string) Keyer {
 	k := Keyer{template: template}
 	if template == "" {
-		k.single = UserIDPlaceholder
+		k.single, k.userID = UserIDPlaceholder, true
 		return k
 	}
 	if name, ok := SinglePlaceholder(template); ok {
 		k.single = name
 	}
+	k.userID = k.single == UserIDPlaceholder
 	return k
 }
 
@@ -61,32 +63,33 @@ func SinglePlaceholder(s string) (string, bool) {
 // Key returns the key of r. When the template resolves empty the key is
 // the client address (isIP), never one key shared by everyone. tooLong
 // reports a key longer than MaxKeyLen.
-func (k Keyer) Key(r *http.Request) (key string, isIP, tooLong bool) {
-	if key = k.resolve(r); key == "" {
+//
+// The caller's id ({http.auth.user.id}) is read from the Identity that
+// careq_auth left on r when there is one (careq_auth sets both to the same
+// id): through the replacer, Caddy asks its other placeholder providers
+// first. Before any careq_auth has left one (SetIdentity), there is none
+// to look for. One function, not two: the call would cost more than the
+// look-up it saves.
+func (k *Keyer) Key(r *http.Request) (key string, isIP, tooLong bool) {
+	if k.userID && identified.Load() {
+		if id := IdentityOf(r); id != nil {
+			if key = id.UserID(); key == "" {
+				key, isIP = ClientIP(r), true // Anonymous
+			}
+			return key, isIP, len(key) > MaxKeyLen
+		}
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		if k.single != "" {
+			key, _ = repl.GetString(k.single)
+		} else {
+			key = repl.ReplaceKnown(k.template, "")
+		}
+	}
+	if key == "" {
 		key, isIP = ClientIP(r), true
 	}
 	return key, isIP, len(key) > MaxKeyLen
-}
-
-// resolve expands the template for r. The caller's id
-// ({http.auth.user.id}) is read from the Identity that careq_auth left on
-// r when there is one (careq_auth sets both to the same id): through the
-// replacer, Caddy asks its other placeholder providers first.
-func (k Keyer) resolve(r *http.Request) string {
-	if k.single == UserIDPlaceholder {
-		if id := IdentityOf(r); id != nil {
-			return id.UserID()
-		}
-	}
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	switch {
-	case !ok:
-		return ""
-	case k.single != "":
-		key, _ := repl.GetString(k.single)
-		return key
-	}
-	return repl.ReplaceKnown(k.template, "")
 }
 
 // ipSalt separates keys that fell back to the client address from caller

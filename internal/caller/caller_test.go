@@ -63,7 +63,8 @@ func TestKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRequest("192.0.2.1:5555", tt.clientIP, tt.set, tt.header...)
-			key, isIP, tooLong := NewKeyer(tt.template).Key(r)
+			k := NewKeyer(tt.template)
+			key, isIP, tooLong := k.Key(r)
 			if key != tt.want || isIP != tt.isIP || tooLong != tt.tooLong {
 				t.Errorf("key(%q) = %q, isIP=%v, tooLong=%v; want %q, %v, %v", tt.template, key, isIP, tooLong, tt.want, tt.isIP, tt.tooLong)
 			}
@@ -79,8 +80,31 @@ func (id testIdentity) HasScope(string) bool { return false }
 
 // withIdentity puts id in r's IdentityVar, as careq_auth does.
 func withIdentity(r *http.Request, id Identity) *http.Request {
-	caddyhttp.SetVar(r.Context(), IdentityVar, id)
+	SetIdentity(r, id)
 	return r
+}
+
+// TestKeyLooksOnceIdentitiesAreSet: until a caller has been left with
+// SetIdentity in this process, Keyer reads the replacer (a variable set
+// some other way is not looked for); after that, the identity. Not
+// parallel: it clears the process-wide mark.
+func TestKeyLooksOnceIdentitiesAreSet(t *testing.T) {
+	was := identified.Load()
+	t.Cleanup(func() { identified.Store(was || identified.Load()) })
+	identified.Store(false)
+	r := newRequest("192.0.2.1:5555", "203.0.113.9", map[string]any{"http.auth.user.id": "from-replacer"})
+	caddyhttp.SetVar(r.Context(), IdentityVar, testIdentity("nurse-7"))
+	k := NewKeyer("")
+	if key, _, _ := k.Key(r); key != "from-replacer" {
+		t.Errorf("before any SetIdentity: key %q, want the replacer's %q", key, "from-replacer")
+	}
+	SetIdentity(r, testIdentity("nurse-7"))
+	if key, _, _ := k.Key(r); key != "nurse-7" {
+		t.Errorf("after SetIdentity: key %q, want the identity's %q", key, "nurse-7")
+	}
+	if n := testing.AllocsPerRun(100, func() { k.Key(r) }); n != 0 {
+		t.Errorf("allocates %v times per request, want 0", n)
+	}
 }
 
 // TestKeyReadsCareqAuthIdentity: the caller's id comes from the identity

@@ -2,6 +2,7 @@ package caller
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -34,6 +35,22 @@ type anonymous struct{}
 
 func (anonymous) UserID() string       { return "" }
 func (anonymous) HasScope(string) bool { return false }
+
+// identified is set once a caller has been left on any request
+// (SetIdentity). Until then no request carries one, and Keyer does not
+// look for it: in a gateway without careq_auth the look-up could never
+// succeed, and it costs a context walk and a map look-up per request.
+var identified atomic.Bool
+
+// SetIdentity leaves id on r as the caller careq_auth let through, in
+// IdentityVar; it is the one way to set it, so that Keyer knows there may
+// be one to read.
+func SetIdentity(r *http.Request, id Identity) {
+	if !identified.Load() {
+		identified.Store(true)
+	}
+	caddyhttp.SetVar(r.Context(), IdentityVar, id)
+}
 
 // IdentityOf returns the caller careq_auth left on r, or nil when no
 // careq_auth has judged r (the caller, if any, is then known only to the

@@ -33,6 +33,9 @@ func Carried(err error) *Error {
 // Resolve makes of a plain error (an annotation with its status, else
 // Classify).
 func AnswerOf(r *http.Request, err error) *Error {
+	if e := Carried(err); e != nil {
+		return e // a CareQ refusal as modules return it: no chain to walk
+	}
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e
 	}

@@ -8,7 +8,7 @@ import (
 // TestPoolZeroes: what Get returns is zero, also when it was put back
 // holding a request's state.
 func TestPoolZeroes(t *testing.T) {
-	p := NewPool[Writer]()
+	p := NewPool[Writer](nil)
 	for range 100 {
 		w := p.Get()
 		if w.Code != 0 || w.ResponseWriter != nil || w.Watch != nil || w.Tee != nil {
@@ -16,6 +16,33 @@ func TestPoolZeroes(t *testing.T) {
 		}
 		w.Reset(httptest.NewRecorder())
 		w.WriteHeader(503)
+		p.Put(w)
+	}
+}
+
+// watched is a writer that watches itself, as the modules' pooled
+// writers do.
+type watched struct {
+	Writer
+	n int
+}
+
+func (w *watched) OnStatus(int) bool { w.n++; return true }
+
+// TestPoolFresh: a pool with fresh hands out values as fresh prepared
+// them, and nothing else of the request before.
+func TestPoolFresh(t *testing.T) {
+	p := NewPool(func(w *watched) { w.Watch = w })
+	for range 100 {
+		w := p.Get()
+		if w.Watch != w || w.n != 0 || w.Code != 0 || w.ResponseWriter != nil {
+			t.Fatalf("Get returned %+v, want a zero writer watching itself", *w)
+		}
+		w.ResponseWriter = httptest.NewRecorder()
+		w.Write([]byte("x")) // an implicit 200 reaches OnStatus through Watch
+		if w.n != 1 || w.Code != 200 {
+			t.Fatalf("after a write: n=%d code=%d, want 1 and 200", w.n, w.Code)
+		}
 		p.Put(w)
 	}
 }

@@ -66,11 +66,24 @@ func final(code int) bool {
 	return code >= 200 || code == http.StatusSwitchingProtocols
 }
 
+// First records code when it is the first final status (or 101) and
+// reports whether it was. A type that embeds a Writer on a hot path may
+// define its own WriteHeader that calls First, then its own OnStatus
+// directly rather than through the Watcher interface (undoing First with
+// Code = 0 to drop the status), then the wrapped WriteHeader; Watch still
+// serves the implicit answers (Write, ReadFrom, Flush).
+func (w *Writer) First(code int) bool {
+	if w.Code != 0 || !final(code) {
+		return false
+	}
+	w.Code = code
+	return true
+}
+
 // WriteHeader records the first final status and tells the Watcher, which
 // may drop it; informational statuses pass as they are.
 func (w *Writer) WriteHeader(code int) {
-	if w.Code == 0 && final(code) {
-		w.Code = code
+	if w.First(code) {
 		if w.Watch != nil && !w.Watch.OnStatus(code) {
 			w.Code = 0
 			return

@@ -165,3 +165,24 @@ func BenchmarkWriter(b *testing.B) {
 		rec.Body.Reset()
 	}
 }
+
+// TestFirst: First takes the first final status (or 101) once, and
+// records it, for the embedders that define their own WriteHeader.
+func TestFirst(t *testing.T) {
+	t.Parallel()
+	var w Writer
+	w.Reset(httptest.NewRecorder())
+	for _, step := range []struct {
+		code  int
+		first bool
+		rec   int
+	}{{100, false, 0}, {103, false, 0}, {101, true, 101}, {200, false, 101}} {
+		if got := w.First(step.code); got != step.first || w.Code != step.rec {
+			t.Errorf("First(%d) = %v, Code %d; want %v, %d", step.code, got, w.Code, step.first, step.rec)
+		}
+	}
+	w.Reset(httptest.NewRecorder())
+	if !w.First(204) || w.Code != 204 || w.First(500) || w.Code != 204 {
+		t.Errorf("First(204) then First(500): Code %d, want 204 kept", w.Code)
+	}
+}

@@ -31,7 +31,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if id == nil {
 		if why == missingCredentials && h.Optional && len(h.required[slot]) == 0 {
 			decisionCounter[allowedAnonymous].Inc()
-			caddyhttp.SetVar(r.Context(), caller.IdentityVar, caller.Anonymous)
+			caller.SetIdentity(r, caller.Anonymous)
 			return next.ServeHTTP(w, r)
 		}
 		if h.failures != nil && why != missingCredentials && reasons[why].outcome == outcomeUnauthorized {
@@ -159,7 +159,7 @@ func (h *Handler) admit(r *http.Request, id *identity) {
 	}
 	// Read directly by modules that decide by the caller on every
 	// request (careq_admission); a pointer, so nothing is allocated.
-	caddyhttp.SetVar(r.Context(), caller.IdentityVar, caller.Identity(id))
+	caller.SetIdentity(r, caller.Identity(id))
 	// One allocation for both values (the only one on this path). The
 	// slices are fresh, not shared with the cached identity, because later
 	// handlers may edit header values in place (header replacements do).

@@ -18,24 +18,25 @@ type call struct {
 	respwriter.Writer
 	h        *Handler
 	done     func(error)      // reports the outcome when the call was admitted with admitLater
-	settled  bool             // the outcome is known and the in-flight slot freed
 	outcome  error            // once settled
-	tunnel   bool             // an extended CONNECT: a 2xx starts a tunnel
 	start    time.Time        // when the call was let through, with failure_latency
 	header   time.Time        // when the status was written, with failure_latency
 	err      error            // what the next handler returned
-	returned bool             // the next handler returned (did not panic)
-	busy     bool             // the backend said it is busy: a 429, or a failure status with Retry-After
 	r        *http.Request    // the request, for judging a per-replica call on its upstream's breaker
 	body     *clientbody.Body // the guarded request body, nil without careq_upload
+	settled  bool             // the outcome is known and the in-flight slot freed
+	tunnel   bool             // an extended CONNECT: a 2xx starts a tunnel
+	returned bool             // the next handler returned (did not panic)
+	busy     bool             // the backend said it is busy: a 429, or a failure status with Retry-After
 }
 
-var calls = sync.Pool{New: func() any { return new(call) }}
+// calls hold calls watched by themselves and otherwise zero (finish puts
+// them back that way), so that taking one only fills in the request's.
+var calls = sync.Pool{New: func() any { c := new(call); c.Watch = c; return c }}
 
 func newCall(w http.ResponseWriter, r *http.Request, h *Handler, done func(error)) *call {
 	c := calls.Get().(*call)
-	c.Reset(w)
-	c.Watch = c
+	c.ResponseWriter = w
 	c.h, c.done, c.r = h, done, r
 	c.body = clientbody.Of(r)
 	c.tunnel = r.Method == http.MethodConnect
@@ -45,11 +46,32 @@ func newCall(w http.ResponseWriter, r *http.Request, h *Handler, done func(error
 	return c
 }
 
+// WriteHeader is the Writer's, with OnStatus called directly: every call
+// through a breaker writes its status this way, and an interface call on
+// each would cost more than the check it makes.
+func (c *call) WriteHeader(code int) {
+	if c.First(code) {
+		c.OnStatus(code) // never drops a status
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
 // OnStatus notes the first final status (or 101), written or implicit. A
 // protocol switch ends the call there: a WebSocket is judged on its
 // upgrade, and the tunnel that follows neither holds an in-flight slot nor
 // is cut when the breaker opens.
 func (c *call) OnStatus(code int) bool {
+	// Most answers are a 2xx of a plain call without failure_latency,
+	// which notes nothing: that test is small enough to be inlined in
+	// WriteHeader, and the rest is not.
+	if code >= 300 || code == http.StatusSwitchingProtocols || c.tunnel || c.h.latency > 0 {
+		c.note(code)
+	}
+	return true
+}
+
+// note is OnStatus for an answer that may have something to note.
+func (c *call) note(code int) {
 	if c.h.latency > 0 {
 		c.header = c.h.now()
 	}
@@ -59,7 +81,6 @@ func (c *call) OnStatus(code int) bool {
 	if code == http.StatusSwitchingProtocols || (c.tunnel && code < 300) {
 		c.settle(c.h.slow(c))
 	}
-	return true
 }
 
 // settle records the outcome, reports it through done and frees the
@@ -85,7 +106,7 @@ func (h *Handler) finish(c *call, r *http.Request) error {
 		c.settle(h.judge(c, r))
 	}
 	outcome := c.outcome
-	*c = call{}
+	*c = call{Writer: respwriter.Writer{Watch: c}}
 	calls.Put(c)
 	return outcome
 }

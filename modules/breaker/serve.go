@@ -20,7 +20,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return err
 	}
 	c := h.entry.circuit
-	if r.Method == http.MethodConnect || r.Header.Get("Upgrade") != "" {
+	// Indexed directly: the key is canonical, so this is Header.Get
+	// without canonicalising the key on every request.
+	if up := r.Header["Upgrade"]; r.Method == http.MethodConnect || len(up) > 0 && up[0] != "" {
 		// Judged at the switch, before the tunnel ends.
 		done, v := c.admitLater()
 		if v != admitted {

@@ -20,16 +20,17 @@ type recorder struct {
 	now func() time.Time
 }
 
-// recorders keeps the recorders of finished requests; ServeHTTP puts its
-// own back when the answer is counted.
-var recorders = respwriter.NewPool[recorder]()
+// recorders keeps the recorders of finished requests, each watched by
+// itself (Watch is set once; Tee is never set), so that taking one only
+// fills in the writer and the clock; ServeHTTP puts its own back when the
+// answer is counted.
+var recorders = respwriter.NewPool(func(rec *recorder) { rec.Watch = rec })
 
 // newRecorder returns a recorder over w from the pool that reads the time
 // from now.
 func newRecorder(w http.ResponseWriter, now func() time.Time) *recorder {
 	rec := recorders.Get()
-	rec.Reset(w)
-	rec.Watch, rec.now = rec, now
+	rec.ResponseWriter, rec.now = w, now
 	return rec
 }
 
@@ -39,4 +40,13 @@ func (rec *recorder) OnStatus(code int) bool {
 		rec.switched = rec.now()
 	}
 	return true
+}
+
+// WriteHeader is the Writer's, with OnStatus called directly (and inlined)
+// rather than through the Watcher interface: every answer passes here.
+func (rec *recorder) WriteHeader(code int) {
+	if rec.First(code) {
+		rec.OnStatus(code)
+	}
+	rec.ResponseWriter.WriteHeader(code)
 }

@@ -208,7 +208,7 @@ func choose[M member](p *Policy, pool []M, r *http.Request, w http.ResponseWrite
 			p.count.unavailable.Inc()
 			return -1
 		}
-		if !p.takeSlot(r, w, pool[i].String()) {
+		if p.admits != nil && !p.takeSlot(r, w, pool[i].String()) {
 			return -1
 		}
 		p.count.spread.Inc()
@@ -219,7 +219,7 @@ func choose[M member](p *Policy, pool []M, r *http.Request, w http.ResponseWrite
 		// The replica is recovering and its probes are all in flight;
 		// with fallback the queue goes to the next replica meanwhile.
 		if j, again := place(pool, queue, true, p.gates, i); p.fallback && again == fellBack && p.admit(r, pool[j].String()) {
-			if !p.takeSlot(r, w, pool[j].String()) {
+			if p.admits != nil && !p.takeSlot(r, w, pool[j].String()) {
 				return -1
 			}
 			p.count.fallback.Inc()
@@ -235,13 +235,13 @@ func choose[M member](p *Policy, pool []M, r *http.Request, w http.ResponseWrite
 		p.count.breakerOpen.Inc()
 		return -1
 	case owned:
-		if !p.takeSlot(r, w, pool[i].String()) {
+		if p.admits != nil && !p.takeSlot(r, w, pool[i].String()) {
 			return -1
 		}
 		p.count.owner.Inc()
 		return i
 	case fellBack:
-		if !p.takeSlot(r, w, pool[i].String()) {
+		if p.admits != nil && !p.takeSlot(r, w, pool[i].String()) {
 			return -1
 		}
 		p.count.fallback.Inc()
@@ -308,11 +308,10 @@ func (p *Policy) admit(r *http.Request, addr string) bool {
 
 // takeSlot takes r's slot in the admission limit of the replica at addr
 // (Admission); when the replica has none left for r's class it annotates
-// r with the shed-for-priority refusal and reports false.
+// r with the shed-for-priority refusal and reports false. Callers check
+// p.admits first, so that a policy without Admission does not pay for the
+// call or the address.
 func (p *Policy) takeSlot(r *http.Request, w http.ResponseWriter, addr string) bool {
-	if p.admits == nil {
-		return true
-	}
 	ok, refusal := p.admits.Admit(r, w, addr)
 	if !ok {
 		edge.Annotate(r, refusal)

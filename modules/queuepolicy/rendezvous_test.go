@@ -74,6 +74,18 @@ func TestScoreIsXXH64(t *testing.T) {
 	}
 }
 
+// TestScoreAnyLength: the joined bytes on the stack and the streaming
+// digest for longer ids give the same weight, either side of the bound.
+func TestScoreAnyLength(t *testing.T) {
+	addr := "10.1.0.11:8080"
+	for n := 0; n <= 2*scoreBufLen; n++ {
+		queue := strings.Repeat("q", n)
+		if got, want := score(addr, queue), xxhash.Sum64String(addr+"\x00"+queue); got != want {
+			t.Fatalf("score with a %d-byte queue id = %#x, want XXH64 %#x", n, got, want)
+		}
+	}
+}
+
 // TestPlaceGolden pins queue owners for a fixed set of replicas: it fails if
 // the hash, its seed or the way address and queue are combined ever
 // changes, which would move queues between replicas on upgrade.

@@ -126,15 +126,31 @@ func Valid(id string) bool {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '_', c == '.', c == ':', c == '/', c == '+', c == '=':
-		default:
+		if !idByte[id[i]] {
 			return false
 		}
 	}
 	return true
+}
+
+// idByte holds, for every byte, whether an id may contain it (idChar): one
+// load per character of a kept id on every request.
+var idByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = idChar(byte(c))
+	}
+	return t
+}()
+
+// idChar is the rule for one character of an id.
+func idChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	case c == '-', c == '_', c == '.', c == ':', c == '/', c == '+', c == '=':
+		return true
+	}
+	return false
 }
 
 // Interface guards

@@ -16,6 +16,18 @@ import (
 	"github.com/careq/gateway/internal/reqid"
 )
 
+// TestValidEveryByte: each of the 256 bytes is accepted in an id exactly
+// when it is a letter, a digit or one of - _ . : / + =.
+func TestValidEveryByte(t *testing.T) {
+	const allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/+="
+	for c := 0; c < 256; c++ {
+		id := "a" + string([]byte{byte(c)}) + "z"
+		if got, want := Valid(id), strings.IndexByte(allowed, byte(c)) >= 0; got != want {
+			t.Errorf("Valid(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
 func TestValid(t *testing.T) {
 	tests := []struct {
 		name string

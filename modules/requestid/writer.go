@@ -20,13 +20,14 @@ type stamper struct {
 	id []string
 }
 
-// stampers keeps the stampers of finished requests.
-var stampers = respwriter.NewPool[stamper]()
+// stampers keeps the stampers of finished requests, each watched by
+// itself and otherwise zero, so that taking one costs no more than
+// filling in its writer and id.
+var stampers = respwriter.NewPool(func(s *stamper) { s.Watch = s })
 
 func newStamper(w http.ResponseWriter, id []string) *stamper {
 	s := stampers.Get()
-	s.Reset(w)
-	s.Watch, s.id = s, id
+	s.ResponseWriter, s.id = w, id
 	return s
 }
 
@@ -34,4 +35,13 @@ func newStamper(w http.ResponseWriter, id []string) *stamper {
 func (s *stamper) OnStatus(int) bool {
 	s.ResponseWriter.Header()[reqid.Header] = s.id
 	return true
+}
+
+// WriteHeader is the Writer's, with OnStatus called directly (and inlined)
+// rather than through the Watcher interface: every answer passes here.
+func (s *stamper) WriteHeader(code int) {
+	if s.First(code) {
+		s.OnStatus(code)
+	}
+	s.ResponseWriter.WriteHeader(code)
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -105,12 +104,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	defer b.Done()
-	fw := writers.Get().(*faultWriter)
-	fw.Reset(w)
-	fw.Watch, fw.body = fw, b
+	fw := writers.Get() // watched by itself, otherwise zero
+	fw.ResponseWriter, fw.body = w, b
 	err := next.ServeHTTP(fw, r)
 	swallowed := fw.swallowed
-	*fw = faultWriter{}
 	writers.Put(fw)
 	if f := b.Err(); f != nil && (swallowed || err != nil) {
 		return h.answer(w, f)
@@ -153,7 +150,8 @@ type faultWriter struct {
 	swallowed bool
 }
 
-var writers = sync.Pool{New: func() any { return new(faultWriter) }}
+// writers keeps fault writers watched by themselves and otherwise zero.
+var writers = respwriter.NewPool(func(fw *faultWriter) { fw.Watch = fw })
 
 // OnStatus drops the 499 of a body fault and passes anything else.
 func (fw *faultWriter) OnStatus(code int) bool {
@@ -162,6 +160,16 @@ func (fw *faultWriter) OnStatus(code int) bool {
 		return false
 	}
 	return true
+}
+
+// WriteHeader is the Writer's, with OnStatus called directly (and inlined)
+// rather than through the Watcher interface: every answer passes here.
+func (fw *faultWriter) WriteHeader(code int) {
+	if fw.First(code) && !fw.OnStatus(code) {
+		fw.Code = 0 // dropped: the next status is the first
+		return
+	}
+	fw.ResponseWriter.WriteHeader(code)
 }
 
 // Interface guards
