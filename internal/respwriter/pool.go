@@ -24,19 +24,16 @@ func NewPool[T any](fresh func(*T)) *Pool[T] {
 	return p
 }
 
-// Get returns a zero *T, as fresh prepared it: one put back before, or a
-// new one.
+// Get returns a *T as fresh prepared it: one put back (cleared) before,
+// or a new one.
 func (p *Pool[T]) Get() *T {
 	return p.p.Get().(*T)
 }
 
-// Put zeroes v, so that it holds on to nothing of its request, prepares it
-// with fresh, and keeps it for a later Get; v must not be used after.
+// Put keeps v for a later Get; v must not be used after. The caller
+// clears v first (to zero, as fresh prepares it: a writer that watches
+// itself keeps its Watch), in its own code: a generic zeroing here costs
+// a runtime call on every request.
 func (p *Pool[T]) Put(v *T) {
-	var zero T
-	*v = zero
-	if p.fresh != nil {
-		p.fresh(v)
-	}
 	p.p.Put(v)
 }

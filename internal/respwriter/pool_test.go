@@ -5,21 +5,6 @@ import (
 	"testing"
 )
 
-// TestPoolZeroes: what Get returns is zero, also when it was put back
-// holding a request's state.
-func TestPoolZeroes(t *testing.T) {
-	p := NewPool[Writer](nil)
-	for range 100 {
-		w := p.Get()
-		if w.Code != 0 || w.ResponseWriter != nil || w.Watch != nil || w.Tee != nil {
-			t.Fatalf("Get returned %+v, want a zero Writer", *w)
-		}
-		w.Reset(httptest.NewRecorder())
-		w.WriteHeader(503)
-		p.Put(w)
-	}
-}
-
 // watched is a writer that watches itself, as the modules' pooled
 // writers do.
 type watched struct {
@@ -29,8 +14,8 @@ type watched struct {
 
 func (w *watched) OnStatus(int) bool { w.n++; return true }
 
-// TestPoolFresh: a pool with fresh hands out values as fresh prepared
-// them, and nothing else of the request before.
+// TestPoolFresh: a new value comes as fresh prepared it, and one cleared
+// and put back works as a new one.
 func TestPoolFresh(t *testing.T) {
 	p := NewPool(func(w *watched) { w.Watch = w })
 	for range 100 {
@@ -43,6 +28,15 @@ func TestPoolFresh(t *testing.T) {
 		if w.n != 1 || w.Code != 200 {
 			t.Fatalf("after a write: n=%d code=%d, want 1 and 200", w.n, w.Code)
 		}
+		*w = watched{Writer: Writer{Watch: w}}
 		p.Put(w)
+	}
+}
+
+// TestPoolWithoutFresh: with no fresh, a new value is zero.
+func TestPoolWithoutFresh(t *testing.T) {
+	w := NewPool[Writer](nil).Get()
+	if w.Code != 0 || w.ResponseWriter != nil || w.Watch != nil || w.Tee != nil {
+		t.Fatalf("Get returned %+v, want a zero Writer", *w)
 	}
 }

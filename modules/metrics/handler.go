@@ -123,7 +123,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}()
 	err := next.ServeHTTP(rec, r)
 	rm.count(r, rec.Code, rec.switched, err, start, h.now())
-	recorders.Put(rec)
+	rec.release()
 	return err
 }
 

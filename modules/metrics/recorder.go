@@ -50,3 +50,11 @@ func (rec *recorder) WriteHeader(code int) {
 	}
 	rec.ResponseWriter.WriteHeader(code)
 }
+
+// release clears what rec holds of its request (its writer, status and
+// switch time; the clock and Watch stay, as the pool prepares them) and
+// puts it back; rec must not be used after.
+func (rec *recorder) release() {
+	rec.ResponseWriter, rec.Code, rec.switched = nil, 0, time.Time{}
+	recorders.Put(rec)
+}

@@ -80,7 +80,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	sw := newStamper(w, vals)
 	err = next.ServeHTTP(sw, r)
 	written := sw.Code != 0
-	stampers.Put(sw)
+	sw.release()
 	if err != nil && !written {
 		if a := edge.Annotated(r, err); a != nil {
 			// careq_queue's 503 (the queue's replica is down or its

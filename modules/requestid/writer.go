@@ -45,3 +45,10 @@ func (s *stamper) WriteHeader(code int) {
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// release clears s, as the pool prepares a stamper, and puts it back; s
+// must not be used after.
+func (s *stamper) release() {
+	*s = stamper{Writer: respwriter.Writer{Watch: s}}
+	stampers.Put(s)
+}

@@ -108,6 +108,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	fw.ResponseWriter, fw.body = w, b
 	err := next.ServeHTTP(fw, r)
 	swallowed := fw.swallowed
+	*fw = faultWriter{Writer: respwriter.Writer{Watch: fw}}
 	writers.Put(fw)
 	if f := b.Err(); f != nil && (swallowed || err != nil) {
 		return h.answer(w, f)
