@@ -20,15 +20,30 @@ var given = struct {
 // no earlier call in this process returned.
 func Free(tb testing.TB) int {
 	tb.Helper()
+	return unique(tb, listenPort)
+}
+
+// listenPort returns the port the kernel gives a new listener on
+// 127.0.0.1, closed again.
+func listenPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// unique asks next for ports until one that was not given before.
+func unique(tb testing.TB, next func() (int, error)) int {
+	tb.Helper()
 	given.Lock()
 	defer given.Unlock()
 	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := next()
 		if err != nil {
 			tb.Fatalf("finding a free port: %v", err)
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
 		if !given.m[port] {
 			given.m[port] = true
 			return port

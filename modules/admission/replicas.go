@@ -43,7 +43,7 @@ func newReplicas(h *Handler) *replicas {
 	rs := &replicas{h: h, board: replicagate.Admission(h.Zone)}
 	rs.zones.Store(&[]replicaZone{})
 	for _, addr := range heldReplicas(h.Zone, h.sig) {
-		rs.of(addr)
+		rs.zoneOf(addr)
 	}
 	rs.board.Take(h, rs)
 	return rs
@@ -78,12 +78,10 @@ func find(zs []replicaZone, addr string) *zoneRef {
 	return nil
 }
 
-// of returns the zone of the replica at addr, made on first use; nil once
-// the handler is cleaned up.
-func (rs *replicas) of(addr string) *zoneRef {
-	if z := find(*rs.zones.Load(), addr); z != nil {
-		return z
-	}
+// zoneOf returns the zone of the replica at addr, made unless another
+// request just made it; nil once the handler is cleaned up. A replica seen
+// before is found in the zones without it (find), and without a lock.
+func (rs *replicas) zoneOf(addr string) *zoneRef {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	old := *rs.zones.Load()
@@ -127,12 +125,10 @@ func (rs *replicas) Admit(r *http.Request, w http.ResponseWriter, addr string) (
 }
 
 func (rs *replicas) admit(r *http.Request, t *ticket, addr string) (bool, *edge.Error) {
-	if t.slot != nil {
-		t.release() // a request selected again gives back its earlier pick's slot
-	}
+	t.release() // a request selected again gives back its earlier pick's slot
 	z := find(*rs.zones.Load(), addr)
 	if z == nil {
-		if z = rs.of(addr); z == nil {
+		if z = rs.zoneOf(addr); z == nil {
 			return true, nil
 		}
 	}

@@ -58,7 +58,7 @@ func TestPerReplicaLimits(t *testing.T) {
 		t.Fatalf("replica a after its slot was given back: %v", err)
 	}
 	for _, addr := range []string{"a:1", "b:1"} {
-		if n := h.replicas.of(addr).z.total.Load(); n != 0 {
+		if n := h.replicas.zoneOf(addr).z.total.Load(); n != 0 {
 			t.Errorf("replica %s: %d in flight after every request was answered, want 0", addr, n)
 		}
 	}
@@ -77,7 +77,7 @@ func TestPerReplicaRetryGivesBackTheEarlierSlot(t *testing.T) {
 				t.Errorf("pick of %s: %v", addr, refusal)
 			}
 		}
-		during[0], during[1] = h.replicas.of("a:1").z.total.Load(), h.replicas.of("b:1").z.total.Load()
+		during[0], during[1] = h.replicas.zoneOf("a:1").z.total.Load(), h.replicas.zoneOf("b:1").z.total.Load()
 		return nil
 	})
 	if err := h.ServeHTTP(httptest.NewRecorder(), newRequest("GET", "/", "", ""), next); err != nil {
@@ -86,7 +86,7 @@ func TestPerReplicaRetryGivesBackTheEarlierSlot(t *testing.T) {
 	if during != [2]int64{0, 1} {
 		t.Fatalf("in flight on a, b after picking a then b = %v, want [0 1]", during)
 	}
-	if n := h.replicas.of("b:1").z.total.Load(); n != 0 {
+	if n := h.replicas.zoneOf("b:1").z.total.Load(); n != 0 {
 		t.Fatalf("b after the answer: %d in flight, want 0", n)
 	}
 }
@@ -102,9 +102,9 @@ func TestPerReplicaTunnelFreesItsSlotAtTheUpgrade(t *testing.T) {
 	var refusal edge.Error
 	var before, after int64
 	upgrade := caddyhttp.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error {
-		before = h.replicas.of("a:1").z.total.Load()
+		before = h.replicas.zoneOf("a:1").z.total.Load()
 		w.WriteHeader(http.StatusSwitchingProtocols)
-		after = h.replicas.of("a:1").z.total.Load()
+		after = h.replicas.zoneOf("a:1").z.total.Load()
 		return nil
 	})
 	if err := h.ServeHTTP(httptest.NewRecorder(), r, pick("t-rtunnel", "a:1", upgrade, &refusal)); err != nil {
@@ -113,7 +113,7 @@ func TestPerReplicaTunnelFreesItsSlotAtTheUpgrade(t *testing.T) {
 	if before != 1 || after != 0 {
 		t.Fatalf("replica a in flight before and after the 101 = %d, %d; want 1, 0", before, after)
 	}
-	if n := h.replicas.of("a:1").z.total.Load(); n != 0 {
+	if n := h.replicas.zoneOf("a:1").z.total.Load(); n != 0 {
 		t.Fatalf("after the tunnel ended: %d in flight, want 0 (given back once)", n)
 	}
 }
@@ -140,7 +140,7 @@ func TestPerReplicaCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	key := h.replicas.of("a:1").key
+	key := h.replicas.zoneOf("a:1").key
 	if n, ok := zones.References(key); !ok || n != 1 {
 		t.Fatalf("replica a's zone before the cleanup: %d references (%v), want 1", n, ok)
 	}
@@ -150,7 +150,7 @@ func TestPerReplicaCleanup(t *testing.T) {
 	if n, ok := zones.References(key); ok {
 		t.Fatalf("replica a's zone after the cleanup: %d references, want none", n)
 	}
-	if z := h.replicas.of("b:1"); z != nil {
+	if z := h.replicas.zoneOf("b:1"); z != nil {
 		t.Fatal("a cleaned-up handler made a zone for a new replica")
 	}
 }
@@ -186,7 +186,7 @@ func TestPerReplicaZonesSurviveAReload(t *testing.T) {
 	if err := old.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	za := cur.replicas.of("a:1")
+	za := cur.replicas.zoneOf("a:1")
 	if n := za.z.total.Load(); n != 1 {
 		t.Fatalf("replica a's zone in the new config holds %d, want the old config's request (1)", n)
 	}
