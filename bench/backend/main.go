@@ -9,11 +9,16 @@
 // their turn, so its capacity is workers/delay requests per second and its
 // latency grows with the queue, as a real overloaded service's does.
 // POST /_bench/delay?d=<duration> changes the delay while it runs.
+//
+// GET /_bench/conns answers how many connections it has accepted, so the
+// open-loop run can count the connections a gateway opens to it (issue
+// #17).
 package main
 
 import (
 	"flag"
 	"log"
+	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -34,8 +39,24 @@ func main() {
 		hd["Content-Length"] = []string{length}
 		_, _ = w.Write(body)
 	}
+	var accepted atomic.Int64
+	serve := func(h http.Handler) {
+		srv := &http.Server{Addr: *addr, Handler: h, ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				accepted.Add(1)
+			}
+		}}
+		log.Fatal(srv.ListenAndServe())
+	}
+	conns := func(w http.ResponseWriter) { _, _ = w.Write(strconv.AppendInt(nil, accepted.Load(), 10)) }
 	if *workers <= 0 {
-		log.Fatal(http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { answer(w) })))
+		serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/_bench/conns" {
+				conns(w)
+				return
+			}
+			answer(w)
+		}))
 	}
 	var d atomic.Int64
 	d.Store(int64(*delay))
@@ -49,6 +70,7 @@ func main() {
 		}
 		d.Store(int64(v))
 	})
+	mux.HandleFunc("GET /_bench/conns", func(w http.ResponseWriter, _ *http.Request) { conns(w) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case slots <- struct{}{}:
@@ -64,5 +86,5 @@ func main() {
 		case <-r.Context().Done():
 		}
 	})
-	log.Fatal(http.ListenAndServe(*addr, mux))
+	serve(mux)
 }

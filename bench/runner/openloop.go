@@ -24,13 +24,23 @@ type openPlan struct {
 	rounds   int           // interleaved rounds: bare, full, bare, full…
 	duration time.Duration // one attack
 	capacity time.Duration // one wrk run measuring bare's capacity (three, median)
+	conns    int           // the client's connection cap per gateway (0: vegeta's default, none)
 }
+
+// openTimeout is how long the client waits for an answer.
+const openTimeout = 5 * time.Second
 
 // openPoint is one attack of one gateway at one rate.
 type openPoint struct {
-	sent, ok, failed int
-	codes            map[int]int // the statuses of the failed (0: no answer)
-	p50, p99, p999   time.Duration
+	rate           int // offered, per second
+	sent, ok       int
+	failed         int            // by the gateway: another status, or no answer
+	clientFailed   int            // by the client itself (clientFault): counted against neither gateway
+	codes          map[int]int    // the statuses of the failed (0: no answer)
+	errs           map[string]int // why there was no answer, shortened
+	p50, p99, p999 time.Duration
+	conns          connsOf
+	void           string // why the point says nothing about the gateway ("" if it does)
 }
 
 func openloopRun(plan openPlan) error {
@@ -56,6 +66,7 @@ func openloopRun(plan openPlan) error {
 	if err := check(&scenario{name: "full chain", url: "http://" + full + path, headers: auth, want: 200}); err != nil {
 		return err
 	}
+	loadBefore := loadAverage()
 	for range 3 {
 		fmt.Fprintln(os.Stderr, "open loop: measuring bare's capacity with wrk")
 		r, err := wrk(capS, plan.capacity, 32)
@@ -65,14 +76,24 @@ func openloopRun(plan openPlan) error {
 		capS.results = append(capS.results, r)
 	}
 	capacity, _, _, _ := capS.medians()
-	target := func(addr string) vegeta.Target {
-		return vegeta.Target{Method: http.MethodGet, URL: "http://" + addr + path,
-			Header: http.Header{"Authorization": {"Bearer " + l.token}}}
+	type gateway struct {
+		name, addr string
+		t          vegeta.Target
+		c          *openClient
 	}
-	gws := []struct {
-		name string
-		t    vegeta.Target
-	}{{"bare", target(bare)}, {"full", target(full)}}
+	var gws []gateway
+	for _, g := range []struct{ name, addr string }{{"bare", bare}, {"full", full}} {
+		c := newOpenClient(plan.conns, openTimeout)
+		defer c.tr.CloseIdleConnections()
+		gws = append(gws, gateway{g.name, g.addr, vegeta.Target{Method: http.MethodGet, URL: "http://" + g.addr + path,
+			Header: http.Header{"Authorization": {"Bearer " + l.token}}}, c})
+	}
+	backends := []string{l.backendA, l.backendB}
+	clientCap := "no cap (vegeta's default transport)"
+	if plan.conns > 0 {
+		clientCap = fmt.Sprintf("at most %d connections per gateway, all kept open", plan.conns)
+	}
+	fmt.Printf("\n## Open loop: connections after each point (client: %s)\n\n", clientCap)
 	// points[f][g] holds every round of gateway g at fraction f.
 	points := make([][2][]openPoint, len(openFractions))
 	for r := 1; r <= plan.rounds; r++ {
@@ -80,20 +101,39 @@ func openloopRun(plan openPlan) error {
 			rate := int(f * capacity)
 			for gi, g := range gws {
 				fmt.Fprintf(os.Stderr, "open loop round %d/%d: %s at %d/s\n", r, plan.rounds, g.name, rate)
-				points[fi][gi] = append(points[fi][gi], attackOne(g.t, rate, plan.duration))
+				before := g.c.dialer.opened.Load()
+				faults := g.c.dialer.faults.Load()
+				accepted := sumAccepted(backends)
+				p := attackOne(g.c, g.t, rate, plan.duration)
+				p.conns.clientOpened = g.c.dialer.opened.Load() - before
+				p.conns.clientFaults = g.c.dialer.faults.Load() - faults
+				p.conns.backendOpened = sumAccepted(backends) - accepted
+				p.conns.gwSide, p.conns.all = tcpStates(portsOf(g.addr))
+				p.conns.beSide, _ = tcpStates(portsOf(backends...))
+				p.void = voidReason(p, plan.duration)
+				points[fi][gi] = append(points[fi][gi], p)
+				fmt.Printf("- round %d, %.0f%% (%d/s), %s: %s\n", r, f*100, rate, g.name, p.summary())
 			}
 		}
 	}
-	fmt.Printf("\n## Open loop: vegeta at fixed rates, %d rounds of %v per point, bare capacity %.0f req/s (wrk, median of %v)\n\n",
-		plan.rounds, plan.duration, capacity, runsOf(capS))
-	fmt.Println("| Offered | Rate | bare p50 | bare p99 | bare p99.9 | full p50 | full p99 | full p99.9 | full / bare p99 | failed (bare, full) |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("\n## Open loop: vegeta at fixed rates, %d rounds of %v per point, bare capacity %.0f req/s (wrk, median of %v), load average %s before, %s after\n\n",
+		plan.rounds, plan.duration, capacity, runsOf(capS), loadBefore, loadAverage())
+	fmt.Println("| Offered | Rate | bare p50 | bare p99 | bare p99.9 | full p50 | full p99 | full p99.9 | full / bare p99 | failed by the gateway (bare, full) | void rounds (bare, full) |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var missed []string
+	voids := 0
 	for fi, f := range openFractions {
-		b, c := medianPoint(points[fi][0]), medianPoint(points[fi][1])
+		b, bv := medianPoint(points[fi][0])
+		c, cv := medianPoint(points[fi][1])
+		voids += bv + cv
+		if b == nil || c == nil {
+			fmt.Printf("| %.0f%% | %d/s | void | | | | | | | | %d, %d |\n", f*100, int(f*capacity), bv, cv)
+			missed = append(missed, fmt.Sprintf("at %.0f%% every round of a gateway is void", f*100))
+			continue
+		}
 		ratio := float64(c.p99) / float64(b.p99)
-		fmt.Printf("| %.0f%% | %d/s | %s | %s | %s | %s | %s | %s | %.2f | %d, %d |\n",
-			f*100, int(f*capacity), ms(b.p50), ms(b.p99), ms(b.p999), ms(c.p50), ms(c.p99), ms(c.p999), ratio, b.failed, c.failed)
+		fmt.Printf("| %.0f%% | %d/s | %s | %s | %s | %s | %s | %s | %.2f | %d, %d | %d, %d |\n",
+			f*100, int(f*capacity), ms(b.p50), ms(b.p99), ms(b.p999), ms(c.p50), ms(c.p99), ms(c.p999), ratio, b.failed, c.failed, bv, cv)
 		if f < 0.9 && ratio > 1.10 {
 			missed = append(missed, fmt.Sprintf("at %.0f%% the full chain's p99 is %.2f× bare's (bar: <= 1.10)", f*100, ratio))
 		}
@@ -107,11 +147,17 @@ func openloopRun(plan openPlan) error {
 				if p.failed > 0 {
 					fmt.Printf(" (failed %d: %v)", p.failed, p.codes)
 				}
+				if p.void != "" {
+					fmt.Printf(" (void: %s)", p.void)
+				}
 			}
 			fmt.Println()
 		}
 	}
 	fmt.Println()
+	if voids > 0 {
+		fmt.Printf("%d rounds are void (the client failed, not a gateway) and left out of the medians.\n", voids)
+	}
 	if len(missed) == 0 {
 		fmt.Println("Full chain p99 within 1.10× of bare at every rate below 90%.")
 	}
@@ -121,23 +167,122 @@ func openloopRun(plan openPlan) error {
 	return nil
 }
 
-// attackOne offers rate requests/s of t for d and summarises the answers.
-func attackOne(t vegeta.Target, rate int, d time.Duration) openPoint {
-	a := vegeta.NewAttacker(vegeta.Timeout(5*time.Second), vegeta.KeepAlive(true))
-	p := openPoint{codes: map[int]int{}}
+// attackOne offers rate requests/s of t for d through c and summarises
+// the answers.
+func attackOne(c *openClient, t vegeta.Target, rate int, d time.Duration) openPoint {
+	// Workers are not capped: a capped vegeta sends late when they are all
+	// busy and times each request from when it was sent, hiding the wait.
+	a := vegeta.NewAttacker(vegeta.Client(c.http))
+	p := openPoint{rate: rate, codes: map[int]int{}, errs: map[string]int{}}
 	var lat []time.Duration
 	for r := range a.Attack(vegeta.NewStaticTargeter(t), vegeta.Rate{Freq: rate, Per: time.Second}, d, "open") {
-		p.sent++
+		p.note(r)
 		if r.Code == http.StatusOK {
-			p.ok++
 			lat = append(lat, r.Latency)
-		} else {
-			p.failed++
-			p.codes[int(r.Code)]++
 		}
 	}
 	p.p50, p.p99, p.p999 = quantile(lat, 0.50), quantile(lat, 0.99), quantile(lat, 0.999)
 	return p
+}
+
+// note counts one result: answered 200, failed by the gateway, or failed
+// by the client itself.
+func (p *openPoint) note(r *vegeta.Result) {
+	p.sent++
+	switch {
+	case r.Code == http.StatusOK:
+		p.ok++
+	case r.Code == 0 && isClientFault(r.Error):
+		p.clientFailed++
+		p.errs[shortError(r.Error)]++
+	default:
+		p.failed++
+		p.codes[int(r.Code)]++
+		if r.Error != "" && r.Code == 0 {
+			p.errs[shortError(r.Error)]++
+		}
+	}
+}
+
+// shortError is the cause at the end of an error's text, without the URL
+// and addresses ("connect: cannot assign requested address"), marked
+// "client" for a clientFault.
+func shortError(e string) string {
+	s := e
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	if isClientFault(e) {
+		return "client: " + s
+	}
+	return s
+}
+
+// voidReason says why a point measures the client rather than the
+// gateway, or "" if it does not: the client failed requests itself, or
+// did not offer the rate it was asked to.
+func voidReason(p openPoint, d time.Duration) string {
+	if p.clientFailed > 0 {
+		return fmt.Sprintf("the client failed %d requests itself (%s)", p.clientFailed, topErrors(p.errs))
+	}
+	want := int(float64(p.rate) * d.Seconds())
+	if p.sent < want*98/100 {
+		return fmt.Sprintf("the client sent %d of the %d requests due", p.sent, want)
+	}
+	return ""
+}
+
+// topErrors lists error causes by count, most first.
+func topErrors(errs map[string]int) string {
+	type kv struct {
+		k string
+		n int
+	}
+	var s []kv
+	for k, n := range errs {
+		s = append(s, kv{k, n})
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i].n > s[j].n || s[i].n == s[j].n && s[i].k < s[j].k })
+	var b []string
+	for _, x := range s {
+		b = append(b, fmt.Sprintf("%d %s", x.n, x.k))
+	}
+	return strings.Join(b, ", ")
+}
+
+// summary is the line printed after each point.
+func (p openPoint) summary() string {
+	s := fmt.Sprintf("sent %d, 200 %d, failed by the gateway %d, by the client %d", p.sent, p.ok, p.failed, p.clientFailed)
+	if len(p.errs) > 0 {
+		s += " (" + topErrors(p.errs) + ")"
+	}
+	s += "; " + p.conns.String()
+	if p.void != "" {
+		s += "; VOID: " + p.void
+	}
+	return s
+}
+
+// sumAccepted is the connections the backends have accepted in all.
+func sumAccepted(addrs []string) int64 {
+	var n int64
+	for _, a := range addrs {
+		n += max(0, backendAccepted(a))
+	}
+	return n
+}
+
+// loadAverage is the machine's load average over 1, 5 and 15 minutes.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // quantile returns the q-quantile of xs (nearest rank); xs is sorted.
@@ -152,15 +297,26 @@ func quantile(xs []time.Duration, q float64) time.Duration {
 	return xs[max(0, min(i, len(xs)-1))]
 }
 
-// medianPoint is the point of the median p99 of ps.
-func medianPoint(ps []openPoint) openPoint {
-	s := append([]openPoint(nil), ps...)
+// medianPoint is the point of the median p99 of the rounds that are not
+// void, nil if all are, and how many were void. Its failed count is the
+// largest of those rounds'.
+func medianPoint(ps []openPoint) (*openPoint, int) {
+	var s []openPoint
+	for _, p := range ps {
+		if p.void == "" {
+			s = append(s, p)
+		}
+	}
+	voids := len(ps) - len(s)
+	if len(s) == 0 {
+		return nil, voids
+	}
 	sort.Slice(s, func(i, j int) bool { return s[i].p99 < s[j].p99 })
 	m := s[(len(s)-1)/2]
-	for _, p := range ps {
+	for _, p := range s {
 		m.failed = max(m.failed, p.failed)
 	}
-	return m
+	return &m, voids
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
