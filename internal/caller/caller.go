@@ -60,19 +60,19 @@ func SinglePlaceholder(s string) (string, bool) {
 	return name, true
 }
 
-// Key returns the key of r. When the template resolves empty the key is
-// the client address (isIP), never one key shared by everyone. tooLong
-// reports a key longer than MaxKeyLen.
+// Key returns the key of the request of w and r. When the template
+// resolves empty the key is the client address (isIP), never one key
+// shared by everyone. tooLong reports a key longer than MaxKeyLen.
 //
 // The caller's id ({http.auth.user.id}) is read from the Identity that
-// careq_auth left on r when there is one (careq_auth sets both to the same
+// careq_auth left on w or r when there is one (IdentityOf; it sets both to the same
 // id): through the replacer, Caddy asks its other placeholder providers
 // first. Before any careq_auth has left one (SetIdentity), there is none
 // to look for. One function, not two: the call would cost more than the
 // look-up it saves.
-func (k *Keyer) Key(r *http.Request) (key string, isIP, tooLong bool) {
+func (k *Keyer) Key(w http.ResponseWriter, r *http.Request) (key string, isIP, tooLong bool) {
 	if k.userID && identified.Load() {
-		if id := IdentityOf(r); id != nil {
+		if id := IdentityOf(w, r); id != nil {
 			if key = id.UserID(); key == "" {
 				key, isIP = ClientIP(r), true // Anonymous
 			}

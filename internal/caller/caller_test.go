@@ -64,7 +64,7 @@ func TestKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRequest("192.0.2.1:5555", tt.clientIP, tt.set, tt.header...)
 			k := NewKeyer(tt.template)
-			key, isIP, tooLong := k.Key(r)
+			key, isIP, tooLong := k.Key(nil, r)
 			if key != tt.want || isIP != tt.isIP || tooLong != tt.tooLong {
 				t.Errorf("key(%q) = %q, isIP=%v, tooLong=%v; want %q, %v, %v", tt.template, key, isIP, tooLong, tt.want, tt.isIP, tt.tooLong)
 			}
@@ -80,7 +80,7 @@ func (id testIdentity) HasScope(string) bool { return false }
 
 // withIdentity puts id in r's IdentityVar, as careq_auth does.
 func withIdentity(r *http.Request, id Identity) *http.Request {
-	SetIdentity(r, id)
+	SetIdentity(nil, r, id)
 	return r
 }
 
@@ -95,14 +95,14 @@ func TestKeyLooksOnceIdentitiesAreSet(t *testing.T) {
 	r := newRequest("192.0.2.1:5555", "203.0.113.9", map[string]any{"http.auth.user.id": "from-replacer"})
 	caddyhttp.SetVar(r.Context(), IdentityVar, testIdentity("nurse-7"))
 	k := NewKeyer("")
-	if key, _, _ := k.Key(r); key != "from-replacer" {
+	if key, _, _ := k.Key(nil, r); key != "from-replacer" {
 		t.Errorf("before any SetIdentity: key %q, want the replacer's %q", key, "from-replacer")
 	}
-	SetIdentity(r, testIdentity("nurse-7"))
-	if key, _, _ := k.Key(r); key != "nurse-7" {
+	SetIdentity(nil, r, testIdentity("nurse-7"))
+	if key, _, _ := k.Key(nil, r); key != "nurse-7" {
 		t.Errorf("after SetIdentity: key %q, want the identity's %q", key, "nurse-7")
 	}
-	if n := testing.AllocsPerRun(100, func() { k.Key(r) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { k.Key(nil, r) }); n != 0 {
 		t.Errorf("allocates %v times per request, want 0", n)
 	}
 }
@@ -133,14 +133,14 @@ func TestKeyReadsCareqAuthIdentity(t *testing.T) {
 				r = withIdentity(r, tt.id)
 			}
 			k := NewKeyer(tt.template)
-			key, isIP, _ := k.Key(r)
+			key, isIP, _ := k.Key(nil, r)
 			if key != tt.want || isIP != tt.isIP {
 				t.Errorf("key = %q, isIP=%v; want %q, %v", key, isIP, tt.want, tt.isIP)
 			}
 			if _, single := SinglePlaceholder(tt.template); tt.template != "" && !single {
 				return // a template is expanded into a new string
 			}
-			if n := testing.AllocsPerRun(100, func() { k.Key(r) }); n != 0 {
+			if n := testing.AllocsPerRun(100, func() { k.Key(nil, r) }); n != 0 {
 				t.Errorf("allocates %v times per request, want 0", n)
 			}
 		})
@@ -183,7 +183,7 @@ func TestKeyAllocations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRequest("192.0.2.1:5555", "203.0.113.9", tt.set)
 			k := NewKeyer(tt.template)
-			if n := testing.AllocsPerRun(100, func() { k.Key(r) }); n != 0 {
+			if n := testing.AllocsPerRun(100, func() { k.Key(nil, r) }); n != 0 {
 				t.Errorf("key(%q) allocates %v times per request, want 0", tt.template, n)
 			}
 		})
@@ -200,7 +200,7 @@ func FuzzKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string) {
 		r := newRequest("192.0.2.1:5555", "203.0.113.9", nil)
 		r.Header["X-Kiosk-Id"] = []string{v}
-		key, isIP, tooLong := k.Key(r)
+		key, isIP, tooLong := k.Key(nil, r)
 		switch {
 		case key == "":
 			t.Fatalf("empty key for header %q", v)
@@ -259,5 +259,42 @@ func TestHash(t *testing.T) {
 	}
 	if Hash(seed, "alice", false) == Hash(seed, "bob", false) {
 		t.Error("two keys share a hash")
+	}
+}
+
+// carrier is a ResponseWriter that holds a caller (as respwriter.Writer).
+type carrier struct {
+	httptest.ResponseRecorder
+	id Identity
+}
+
+func (c *carrier) CallerIdentity() Identity      { return c.id }
+func (c *carrier) SetCallerIdentity(id Identity) { c.id = id }
+
+// TestIdentityOnTheWriter: SetIdentity leaves the caller in the request
+// variable and on a Carrier writer; IdentityOf reads the writer's first,
+// and the variable when the writer carries none or is not a Carrier.
+func TestIdentityOnTheWriter(t *testing.T) {
+	r := caddyhttp.PrepareRequest(httptest.NewRequest("GET", "/", nil), caddy.NewReplacer(), httptest.NewRecorder(), nil)
+	w := &carrier{}
+	SetIdentity(w, r, testIdentity("nurse-7"))
+	if w.id != testIdentity("nurse-7") {
+		t.Fatalf("the writer carries %v", w.id)
+	}
+	if id := IdentityOf(nil, r); id != testIdentity("nurse-7") {
+		t.Fatalf("the request variable holds %v", id)
+	}
+	w.id = testIdentity("on-the-writer")
+	if id := IdentityOf(w, r); id != testIdentity("on-the-writer") {
+		t.Fatalf("IdentityOf(carrier) = %v, want the writer's", id)
+	}
+	if id := IdentityOf(&carrier{}, r); id != testIdentity("nurse-7") {
+		t.Fatalf("IdentityOf(empty carrier) = %v, want the variable's", id)
+	}
+	if id := IdentityOf(httptest.NewRecorder(), r); id != testIdentity("nurse-7") {
+		t.Fatalf("IdentityOf(recorder) = %v, want the variable's", id)
+	}
+	if n := testing.AllocsPerRun(100, func() { IdentityOf(w, r) }); n != 0 {
+		t.Errorf("IdentityOf allocates %v times", n)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/caller"
 )
 
 // Watcher is told of an answer's status before it is written.
@@ -52,7 +54,26 @@ type Writer struct {
 	// Tee, when set, is given every byte of the body as it is written; ReadFrom then copies through Write, so that Tee sees the
 	// bytes, instead of handing the reader to the connection.
 	Tee Copier
+
+	// id is the caller careq_auth left on this writer (caller.Carrier).
+	id caller.Identity
 }
+
+// CallerIdentity returns the caller left on w or, if none, on the writer
+// it wraps when that is a caller.Carrier too; nil if none.
+func (w *Writer) CallerIdentity() caller.Identity {
+	if w.id != nil {
+		return w.id
+	}
+	if c, ok := w.ResponseWriter.(caller.Carrier); ok {
+		return c.CallerIdentity()
+	}
+	return nil
+}
+
+// SetCallerIdentity leaves id on w; Reset, or clearing the Writer, takes
+// it off.
+func (w *Writer) SetCallerIdentity(id caller.Identity) { w.id = id }
 
 // Reset makes w a fresh Writer over rw, as after `*w = Writer{ResponseWriter: rw}`.
 func (w *Writer) Reset(rw http.ResponseWriter) {
@@ -147,4 +168,5 @@ var (
 	_ http.Flusher        = (*Writer)(nil)
 	_ http.Pusher         = (*Writer)(nil)
 	_ io.ReaderFrom       = (*Writer)(nil)
+	_ caller.Carrier      = (*Writer)(nil)
 )

@@ -220,7 +220,7 @@ func (h *Handler) Cleanup() error {
 // it classifies the request, and careq_queue takes its slot once the
 // replica is chosen.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
-	c := h.match.classify(r)
+	c := h.match.classify(w, r)
 	if h.replicas != nil {
 		// careq_queue takes the slot of the replica it picks.
 		return h.serveTicket(w, r, next, c, nil, caller.IsTunnel(r))

@@ -3,13 +3,16 @@ package admission
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/replicagate"
+	"github.com/careq/gateway/internal/respwriter"
 )
 
 // BenchmarkServeHTTP is the cost careq_admission adds to a proxied
@@ -22,7 +25,11 @@ import (
 // caller another authentication module named, known to the replacer only;
 // per-replica/* is the per-replica form, whose slot careq_queue takes
 // through the zone's admission board once it has picked the replica (the
-// next handler here does the same). It must allocate nothing.
+// next handler here does the same). The writer is what careq_admission is
+// given in the default Caddyfile: careq_upload's writer around careq_metrics',
+// on which careq_auth left the caller (caller.Carrier); variable/* is
+// given a writer that is no Carrier, so the caller is found in the request
+// variable. It must allocate nothing.
 func BenchmarkServeHTTP(b *testing.B) {
 	var (
 		staffCall = func() *http.Request {
@@ -58,6 +65,8 @@ func BenchmarkServeHTTP(b *testing.B) {
 		{"per-replica/staff-write", false, staffWrite(), true},
 		{"per-replica/kiosk", false, kiosk(), true},
 		{"per-replica/display", false, display(), true},
+		{"variable/per-replica/kiosk", false, kiosk(), true},
+		{"variable/fixed/staff-write", false, staffWrite(), false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			h := &Handler{Zone: "bench", Limit: 64, Classes: queueClasses}
@@ -77,7 +86,14 @@ func BenchmarkServeHTTP(b *testing.B) {
 				})
 			}
 			provision(b, h)
-			w := httptest.NewRecorder()
+			var w http.ResponseWriter = httptest.NewRecorder()
+			if id := caller.IdentityOf(nil, tc.r); id != nil && !strings.HasPrefix(tc.name, "variable/") {
+				var metrics, upload respwriter.Writer
+				metrics.Reset(w)
+				metrics.SetCallerIdentity(id)
+				upload.Reset(&metrics)
+				w = &upload
+			}
 			if tc.adaptive {
 				// The steady state: a new zone first measures the
 				// backend's unloaded latency, timing every request, for
@@ -162,7 +178,7 @@ func BenchmarkClassify(b *testing.B) {
 			match := compileClasses(queueClasses)
 			b.ReportAllocs()
 			for b.Loop() {
-				_ = match.classify(tc.r)
+				_ = match.classify(nil, tc.r)
 			}
 		})
 	}

@@ -99,7 +99,7 @@ func TestClassify(t *testing.T) {
 		} {
 			t.Run(tt.name+"/"+how, func(t *testing.T) {
 				r := newReq(tt.method, tt.path, tt.user, tt.scopes)
-				if got := queueClasses[match.classify(r)].Name; got != tt.want {
+				if got := queueClasses[match.classify(nil, r)].Name; got != tt.want {
 					t.Errorf("classify(%s %s, user %q, scopes %q) = %s, want %s", tt.method, tt.path, tt.user, tt.scopes, got, tt.want)
 				}
 			})
@@ -113,7 +113,7 @@ func TestClassify(t *testing.T) {
 func TestAnonymousCaller(t *testing.T) {
 	r := newReplacerRequest("DELETE", "/api/v1/queues/q1", "staff-dev", "queue:call")
 	caddyhttp.SetVar(r.Context(), caller.IdentityVar, caller.Anonymous)
-	if got := queueClasses[compileClasses(queueClasses).classify(r)].Name; got != "display" {
+	if got := queueClasses[compileClasses(queueClasses).classify(nil, r)].Name; got != "display" {
 		t.Errorf("classify(anonymous DELETE) = %s, want display", got)
 	}
 }
@@ -145,7 +145,7 @@ func TestMethods(t *testing.T) {
 	}
 	match := compileClasses(classes)
 	for method, want := range map[string]string{"PROPFIND": "dav", "GET": "dav", "post": "lower", "POST": "rest", "MKCOL": "rest", "get": "rest"} {
-		if got := classes[match.classify(newRequest(method, "/", "", ""))].Name; got != want {
+		if got := classes[match.classify(nil, newRequest(method, "/", "", ""))].Name; got != want {
 			t.Errorf("classify(%s) = %s, want %s", method, got, want)
 		}
 	}
@@ -221,7 +221,7 @@ func TestClassifyAgreesWithConditions(t *testing.T) {
 							}
 						}
 					}
-					if got := match.classify(newRequest(method, p, user, strings.Join(scopes, " "))); got != want {
+					if got := match.classify(nil, newRequest(method, p, user, strings.Join(scopes, " "))); got != want {
 						t.Errorf("%s %s user %q scopes %v: class %s, want %s", method, p, user, scopes, classes[got].Name, classes[want].Name)
 					}
 				}

@@ -68,36 +68,33 @@ func compileClasses(classes []Class) *classifier {
 }
 
 // classify returns the index of the first class whose conditions r meets,
-// else the last (lowest) class.
-func (c *classifier) classify(r *http.Request) int {
+// else the last (lowest) class. Every set field of a rule must hold; the
+// cheap checks go first, and the caller is looked up only if needed.
+func (c *classifier) classify(w http.ResponseWriter, r *http.Request) int {
 	rules := c.byMethod[stdmethod.Index(r.Method)]
-	f := requestFacts{r: r}
+	f := requestFacts{w: w, r: r}
 	for i := range rules {
-		if rules[i].matches(&f) {
-			return rules[i].class
+		ru := &rules[i]
+		if ru.paths != nil && !anyGlob(ru.paths, r.URL.Path) {
+			continue
+		}
+		if ru.others != nil && !anyEqual(ru.others, r.Method) {
+			continue
+		}
+		if ru.users != nil && !anyGlob(ru.users, f.userID()) {
+			continue
+		}
+		if ru.scopes == nil || f.hasAnyScope(ru.scopes) {
+			return ru.class
 		}
 	}
 	return c.last
 }
 
-// matches reports whether the request meets every set field of the rule;
-// the cheap checks go first, and the caller is looked up only if needed.
-func (ru *rule) matches(f *requestFacts) bool {
-	if ru.others != nil && !anyEqual(ru.others, f.r.Method) {
-		return false
-	}
-	if ru.paths != nil && !anyGlob(ru.paths, f.r.URL.Path) {
-		return false
-	}
-	if ru.users != nil && !anyGlob(ru.users, f.userID()) {
-		return false
-	}
-	return ru.scopes == nil || f.hasAnyScope(ru.scopes)
-}
-
 // requestFacts is what a request's conditions look at about its caller,
 // looked up once and only if a condition needs it.
 type requestFacts struct {
+	w      http.ResponseWriter
 	r      *http.Request
 	looked bool
 	id     caller.Identity // as careq_auth left it; nil if no careq_auth judged r
@@ -112,7 +109,7 @@ type requestFacts struct {
 // {http.auth.user.id}.
 func (f *requestFacts) look() {
 	f.looked = true
-	if f.id = caller.IdentityOf(f.r); f.id != nil {
+	if f.id = caller.IdentityOf(f.w, f.r); f.id != nil {
 		f.user = f.id.UserID()
 		return
 	}
@@ -179,6 +176,10 @@ type glob struct {
 	prefix, suffix string
 	star           bool   // prefix, then any run of non-'/' bytes, then suffix
 	pattern        string // non-empty: match with path.Match
+	// What a match needs, checked first and inline (rejects): at least
+	// minLen bytes, and when >= 0, this first and this last byte.
+	minLen      int
+	first, last int
 }
 
 func compileGlobs(patterns []string) []glob {
@@ -189,22 +190,45 @@ func compileGlobs(patterns []string) []glob {
 	for i, p := range patterns {
 		switch n := strings.Count(p, "*"); {
 		case strings.ContainsAny(p, `?[\`) || n > 1:
-			out[i] = glob{pattern: p}
+			out[i] = glob{pattern: p, first: -1, last: -1}
 		case n == 1:
 			pre, suf, _ := strings.Cut(p, "*")
-			out[i] = glob{prefix: pre, suffix: suf, star: true}
+			out[i] = glob{prefix: pre, suffix: suf, star: true, minLen: len(pre) + len(suf), first: -1, last: -1}
+			if pre != "" {
+				out[i].first = int(pre[0])
+			}
+			if suf != "" {
+				out[i].last = int(suf[len(suf)-1])
+			}
 		default:
-			out[i] = glob{prefix: p}
+			out[i] = glob{prefix: p, minLen: len(p), first: -1, last: -1}
+			if p != "" {
+				out[i].first, out[i].last = int(p[0]), int(p[len(p)-1])
+			}
 		}
 	}
 	return out
 }
 
-// match reports whether s matches the pattern as path.Match would. The
-// last byte, then the first, are compared before the rest: the patterns
-// of one zone share their beginning (/api/v1/queues/), and most
-// mismatches show at the end.
+// rejects reports, from s's length and its first and last bytes alone,
+// that s cannot match: the patterns of one zone share their beginning
+// (/api/v1/queues/), and most mismatches show at the end. Small enough to
+// be inlined where the globs are tried.
+func (g *glob) rejects(s string) bool {
+	n := len(s)
+	return n < g.minLen || (g.last >= 0 && s[n-1] != byte(g.last)) || (g.first >= 0 && s[0] != byte(g.first))
+}
+
+// match reports whether s matches the pattern as path.Match would.
 func (g *glob) match(s string) bool {
+	if g.rejects(s) {
+		return false
+	}
+	return g.matchRest(s)
+}
+
+// matchRest is match once rejects has let s through.
+func (g *glob) matchRest(s string) bool {
 	switch {
 	case g.pattern != "":
 		ok, _ := path.Match(g.pattern, s)
@@ -213,9 +237,7 @@ func (g *glob) match(s string) bool {
 		return s == g.prefix
 	}
 	n, pre, suf := len(s), g.prefix, g.suffix
-	if n < len(pre)+len(suf) ||
-		(suf != "" && s[n-1] != suf[len(suf)-1]) || (pre != "" && s[0] != pre[0]) ||
-		s[:len(pre)] != pre || s[n-len(suf):] != suf {
+	if s[:len(pre)] != pre || s[n-len(suf):] != suf {
 		return false
 	}
 	return strings.IndexByte(s[len(pre):n-len(suf)], '/') < 0
@@ -227,7 +249,7 @@ func anyGlob(globs []glob, s string) bool {
 		return false
 	}
 	for i := range globs {
-		if globs[i].match(s) {
+		if g := &globs[i]; !g.rejects(s) && g.matchRest(s) {
 			return true
 		}
 	}

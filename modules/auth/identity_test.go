@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/careq/gateway/internal/caller"
+	"github.com/careq/gateway/internal/respwriter"
 )
 
 // TestIdentityVar: the caller let through is left in caller.IdentityVar,
@@ -32,16 +33,24 @@ func TestIdentityVar(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var id caller.Identity
+			// careq_metrics' writer, as in front of careq_auth in the
+			// default Caddyfile: the caller is left on it as well.
+			var carrier respwriter.Writer
+			carrier.Reset(httptest.NewRecorder())
+			var id, onWriter caller.Identity
 			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-				id = caller.IdentityOf(r)
+				id = caller.IdentityOf(nil, r) // the request variable
+				onWriter = caller.IdentityOf(w, r)
 				return nil
 			})
-			if err := h.ServeHTTP(httptest.NewRecorder(), newRequest("GET", "/", tt.hdr...), next); err != nil {
+			if err := h.ServeHTTP(&carrier, newRequest("GET", "/", tt.hdr...), next); err != nil {
 				t.Fatalf("ServeHTTP(%q) = %v", tt.hdr, err)
 			}
 			if id == nil {
 				t.Fatalf("ServeHTTP(%q) left no identity", tt.hdr)
+			}
+			if onWriter != id || carrier.CallerIdentity() != id {
+				t.Fatalf("ServeHTTP(%q): identity on the writer %v (read through it %v), in the variable %v", tt.hdr, carrier.CallerIdentity(), onWriter, id)
 			}
 			if got := id.UserID(); got != tt.user {
 				t.Errorf("UserID() = %q, want %q", got, tt.user)

@@ -31,7 +31,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if id == nil {
 		if why == missingCredentials && h.Optional && len(h.required[slot]) == 0 {
 			decisionCounter[allowedAnonymous].Inc()
-			caller.SetIdentity(r, caller.Anonymous)
+			caller.SetIdentity(w, r, caller.Anonymous)
 			return next.ServeHTTP(w, r)
 		}
 		if h.failures != nil && why != missingCredentials && reasons[why].outcome == outcomeUnauthorized {
@@ -46,7 +46,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return h.refuse(w, r, insufficientScope, slot)
 		}
 	}
-	h.admit(r, id)
+	h.admit(w, r, id)
 	return next.ServeHTTP(w, r)
 }
 
@@ -149,7 +149,7 @@ func (h *Handler) limited(r *http.Request) bool {
 
 // admit records the identity in placeholders and identity headers and
 // removes the credential unless it is to be forwarded.
-func (h *Handler) admit(r *http.Request, id *identity) {
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, id *identity) {
 	decisionCounter[id.kind].Inc()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// The id is set (the rate limiter keys on it); the rest is answered
@@ -158,8 +158,9 @@ func (h *Handler) admit(r *http.Request, id *identity) {
 		repl.Map(id.placeholder)
 	}
 	// Read directly by modules that decide by the caller on every
-	// request (careq_admission); a pointer, so nothing is allocated.
-	caller.SetIdentity(r, caller.Identity(id))
+	// request (careq_ratelimit, careq_caps, careq_admission); a pointer,
+	// so nothing is allocated.
+	caller.SetIdentity(w, r, caller.Identity(id))
 	// One allocation for both values (the only one on this path). The
 	// slices are fresh, not shared with the cached identity, because later
 	// handlers may edit header values in place (header replacements do).

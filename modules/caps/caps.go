@@ -178,7 +178,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if limit == 0 {
 		return next.ServeHTTP(w, r)
 	}
-	key, isIP, tooLong := h.keyer.Key(r)
+	key, isIP, tooLong := h.keyer.Key(w, r)
 	if tooLong {
 		return edge.New(http.StatusBadRequest, edge.BadRequest,
 			"the caller key of this request is longer than "+strconv.Itoa(caller.MaxKeyLen)+" bytes").

@@ -56,5 +56,6 @@ func (rec *recorder) WriteHeader(code int) {
 // puts it back; rec must not be used after.
 func (rec *recorder) release() {
 	rec.ResponseWriter, rec.Code, rec.switched = nil, 0, time.Time{}
+	rec.SetCallerIdentity(nil) // careq_auth's caller is this request's only
 	recorders.Put(rec)
 }

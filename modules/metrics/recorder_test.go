@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/careq/gateway/internal/caller"
 )
 
 // TestSwitchingProtocolsCountedOnce upgrades a real connection through the
@@ -104,4 +106,27 @@ func durationSum(t *testing.T, route string) float64 {
 	}
 	t.Fatalf("no duration series for route %q", route)
 	return 0
+}
+
+type testCaller struct{}
+
+func (testCaller) UserID() string       { return "nurse-7" }
+func (testCaller) HasScope(string) bool { return false }
+
+// TestRecorderCarriesNoCallerOn: careq_auth leaves its caller on the
+// recorder (caller.Carrier); a recorder put back and taken again for the
+// next request carries none. The pool hands the same recorder back on the
+// same goroutine, so a release that kept the caller fails here.
+func TestRecorderCarriesNoCallerOn(t *testing.T) {
+	for range 20 {
+		rec := newRecorder(httptest.NewRecorder(), time.Now)
+		caller.SetIdentity(rec, httptest.NewRequest("GET", "/", nil), testCaller{})
+		if rec.CallerIdentity() == nil {
+			t.Fatal("the recorder does not carry the caller")
+		}
+		rec.release()
+		if next := newRecorder(httptest.NewRecorder(), time.Now); next.CallerIdentity() != nil {
+			t.Fatal("a recorder taken again carries the previous request's caller")
+		}
+	}
 }

@@ -229,7 +229,7 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP takes one request from the caller's bucket, adds the RateLimit
 // fields, and either calls next or refuses the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	key, isIP, tooLong := h.keyer.Key(r)
+	key, isIP, tooLong := h.keyer.Key(w, r)
 	if tooLong {
 		return edge.New(http.StatusBadRequest, edge.BadRequest,
 			"the rate-limit key of this request is longer than "+strconv.Itoa(caller.MaxKeyLen)+" bytes").

@@ -223,7 +223,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 			defer h.Cleanup()
 			r := newRequest("192.0.2.1:1", "192.0.2.1", bc.set, "X-Clinic", "c9")
 			if bc.identity {
-				caller.SetIdentity(r, caller.Identity(benchCaller("patient-17")))
+				caller.SetIdentity(nil, r, caller.Identity(benchCaller("patient-17")))
 			}
 			w := &headerOnly{h: make(http.Header, 4)}
 			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
