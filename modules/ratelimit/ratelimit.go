@@ -118,6 +118,7 @@ type Handler struct {
 	allowed  prometheus.Counter
 	rejected prometheus.Counter
 	detail   string           // problem detail for a rejection
+	refusal  edge.Prebuilt    // the rejection, but for its Retry-After
 	now      func() time.Time // the clock of every local decision; time.Now unless a test sets one
 }
 
@@ -167,6 +168,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.allowed = decisions.WithLabelValues(h.Name, "allowed")
 	h.rejected = decisions.WithLabelValues(h.Name, "rejected")
 	h.detail = "too many requests for rate-limit zone '" + h.Name + "'; see Retry-After"
+	h.refusal = edge.Prebuild(edge.New(h.Status, edge.RateLimited, h.detail).With("zone", h.Name))
 
 	cfg := zoneConfig{name: h.Name, rate: r, burst: h.Burst, maxKeys: h.MaxKeys, idle: time.Duration(h.IdleTimeout)}
 	if h.Redis != "" {
@@ -243,10 +245,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.rejected.Inc()
 	h.zone.refused.Record(statusboard.CallerOf(r), h.now())
-	return edge.New(h.Status, edge.RateLimited, h.detail).
-		With("zone", h.Name).
-		WithHeader("Retry-After", strconv.FormatInt(edge.RetryAfterSeconds(d.retryAfter), 10)).
-		Refuse(w)
+	// The answer is built once (Provision); only Retry-After differs, and
+	// its value is a shared slice: a refusal allocates nothing here
+	// (issue #17).
+	w.Header()["Retry-After"] = edge.RetryAfterValue(edge.RetryAfterSeconds(d.retryAfter))
+	return h.refusal.Refuse(w)
 }
 
 // Interface guards
