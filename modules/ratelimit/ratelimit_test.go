@@ -272,6 +272,9 @@ func BenchmarkServeHTTPRefused(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		at = at.Add(time.Microsecond)
+		delete(w.h, policyField)
+		delete(w.h, stateField)
+		delete(w.h, "Retry-After")
 		if err := h.ServeHTTP(w, r, next); err == nil {
 			b.Fatal("over the limit, let through")
 		}
