@@ -30,22 +30,8 @@ func (p Prebuilt) Refuse(w http.ResponseWriter) error {
 	return p.err
 }
 
-// retryAfters holds the Retry-After values of the first hour, formatted
-// once: a refusal that names its own wait sets a shared slice rather than
-// formatting a number and making a slice on every request.
-var retryAfters = func() (t [3601][]string) {
-	for i := range t {
-		t[i] = []string{strconv.Itoa(i)}
-	}
-	return t
-}()
-
-// RetryAfterValue returns a header value slice for Retry-After: seconds.
-// For 0 to 3600 seconds it is shared and read-only (capacity 1, so an
-// append copies it); beyond, a new one.
+// RetryAfterValue returns a new header value slice for Retry-After:
+// seconds, for an answer that is built once and then shared.
 func RetryAfterValue(seconds int64) []string {
-	if seconds >= 0 && seconds < int64(len(retryAfters)) {
-		return retryAfters[seconds]
-	}
 	return []string{strconv.FormatInt(seconds, 10)}
 }
