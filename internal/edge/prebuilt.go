@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Prebuilt is an answer built once, when a module is provisioned, and
@@ -18,8 +19,17 @@ type Prebuilt struct {
 	err error // e.HandlerError(), boxed once
 }
 
-// Prebuild freezes e into a Prebuilt.
-func Prebuild(e *Error) Prebuilt { return Prebuilt{e: e, err: e.HandlerError()} }
+// Prebuild freezes e into a Prebuilt. The document's bytes before and
+// after the request id are rendered now, once (AppendDocument).
+func Prebuild(e *Error) Prebuilt {
+	doc := AppendDocument(nil, e, "\x00")
+	i := strings.Index(string(doc), `"request_id":"\u0000"`) + len(`"request_id":`)
+	e.doc = &rendered{before: doc[:i:i], after: doc[i+len(`"\u0000"`):]}
+	return Prebuilt{e: e, err: e.HandlerError()}
+}
+
+// rendered is the document of a prebuilt answer around its request id.
+type rendered struct{ before, after []byte }
 
 // Error returns the shared answer, for reading only.
 func (p Prebuilt) Error() *Error { return p.e }

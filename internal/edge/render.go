@@ -93,6 +93,11 @@ func AwaitsBody(r *http.Request) bool {
 
 // AppendDocument appends the JSON problem document for e to b.
 func AppendDocument(b []byte, e *Error, requestID string) []byte {
+	if e.doc != nil {
+		b = append(b, e.doc.before...)
+		b = appendString(b, requestID)
+		return append(b, e.doc.after...)
+	}
 	title := e.Title
 	if title == "" {
 		title = TitleOf(e.Cause)

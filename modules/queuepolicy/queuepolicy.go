@@ -362,7 +362,7 @@ func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string, probin
 		if reportable(queue) {
 			e = e.With("queue", queue)
 		}
-		return e
+		return edge.Prebuild(e).Error() // its document rendered once
 	}))
 }
 
