@@ -75,11 +75,15 @@ func BenchmarkAppendStringByteAtATime(b *testing.B) {
 func TestPrebuiltDocument(t *testing.T) {
 	for _, id := range []string{"", "kiosk-7.req-1", "051d12e2473b9b33-0000fadc9dd16c59", `a"b`} {
 		for _, mk := range []func() *Error{
-			func() *Error { return New(401, Unauthorized, "this route requires a bearer token").With("reason", "missing_credentials") },
+			func() *Error {
+				return New(401, Unauthorized, "this route requires a bearer token").With("reason", "missing_credentials")
+			},
 			func() *Error {
 				return New(503, BreakerOpen, "breaker b@127.0.0.1:9 is open").With("breaker", "b@127.0.0.1:9").With("state", "open").With("queue", "q1")
 			},
-			func() *Error { return New(429, RateLimited, `zone 'z' <&>`).With("zone", "z").With("scopes", []string{"a", "b"}) },
+			func() *Error {
+				return New(429, RateLimited, `zone 'z' <&>`).With("zone", "z").With("scopes", []string{"a", "b"})
+			},
 			func() *Error { return &Error{Status: 403, Cause: Forbidden, Title: "Custom"} },
 		} {
 			want := AppendDocument(nil, mk(), id)
