@@ -137,6 +137,19 @@ func run(rounds int, duration time.Duration, conns int) error {
 		return err
 	}
 	openPID := l.lastPID()
+	// The ceiling (issue #17): Caddy itself answering 401 from a static
+	// `respond`, on the same listener settings, without and with the
+	// bytes of the full chain's 401.
+	static, err := l.proxy("static", "static.Caddyfile", nil)
+	if err != nil {
+		return err
+	}
+	staticPID := l.lastPID()
+	staticDoc, err := l.proxy("static-problem", "static-problem.Caddyfile", nil)
+	if err != nil {
+		return err
+	}
+	staticDocPID := l.lastPID()
 
 	path := ticketsPath
 	auth := l.authHeader()
@@ -150,6 +163,8 @@ func run(rounds int, duration time.Duration, conns int) error {
 		{name: "401 no token", url: "http://" + full + path, want: 401, pid: fullPID},
 		{name: "429 over the limit", url: "http://" + limited + path, headers: auth, want: 429, pid: limitedPID},
 		{name: "503 breaker open", url: "http://" + open + path, headers: auth, want: 503, pid: openPID},
+		{name: "401 Caddy respond", url: "http://" + static + path, want: 401, pid: staticPID},
+		{name: "401 Caddy respond doc", url: "http://" + staticDoc + path, want: 401, pid: staticDocPID},
 	}
 	// Bring each refusing gateway into its state: spend the one-token
 	// burst; trip the breaker (5 failures to a dead backend).

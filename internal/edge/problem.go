@@ -79,6 +79,10 @@ type Error struct {
 	Extensions []Member
 	// Err is the underlying error, for logs only; it is never rendered.
 	Err error
+
+	// doc is the document rendered once by Prebuild; only Err may differ
+	// in a copy of a prebuilt answer (Resolve), which it does not render.
+	doc *rendered
 }
 
 // Member is one extension member of a problem document.

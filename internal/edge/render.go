@@ -93,6 +93,11 @@ func AwaitsBody(r *http.Request) bool {
 
 // AppendDocument appends the JSON problem document for e to b.
 func AppendDocument(b []byte, e *Error, requestID string) []byte {
+	if e.doc != nil {
+		b = append(b, e.doc.before...)
+		b = appendString(b, requestID)
+		return append(b, e.doc.after...)
+	}
 	title := e.Title
 	if title == "" {
 		title = TitleOf(e.Cause)
@@ -159,20 +164,35 @@ func appendValue(b []byte, v any) ([]byte, bool) {
 }
 
 // appendString appends s as a JSON string; control characters, quotes,
-// backslashes and the HTML-sensitive <, >, & are escaped.
+// backslashes and the HTML-sensitive <, >, & are escaped. Runs of bytes
+// that need no escape (all of a document's usual text) are copied whole:
+// a byte at a time, the document's strings were the largest CareQ cost of
+// a refusal (issue #17).
 func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20 || c == '<' || c == '>' || c == '&':
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
+		if !mustEscape[c] {
+			continue
 		}
+		b = append(b, s[start:i]...)
+		if c == '"' || c == '\\' {
+			b = append(b, '\\', c)
+		} else {
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// mustEscape holds, for every byte, whether appendString escapes it.
+var mustEscape = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&'
+	}
+	return t
+}()

@@ -17,6 +17,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/careq/gateway/internal/edge"
 )
 
 const moduleName = "careq_auth"
@@ -136,7 +138,10 @@ type Handler struct {
 	required      [numSlots][]string
 	forbid        [numSlots]string   // insufficient_scope challenge per method slot
 	challenge     [numReasons]string // WWW-Authenticate per refusal reason
-	logger        *zap.Logger
+	// the answers that are the same for every request, built once
+	answers   [numReasons]edge.Prebuilt
+	forbidden [numSlots]edge.Prebuilt // insufficient_scope per method slot
+	logger    *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.

@@ -156,3 +156,17 @@ func BenchmarkRefuseBadSignature(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRefuseMissingCredentials is the 401 of a request without a
+// credential, answered from the refusal built in Provision (issue #17).
+func BenchmarkRefuseMissingCredentials(b *testing.B) {
+	h := secretHandler(b)
+	r := newRequest("GET", "/api/queues/q1")
+	w := &discardWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.ServeHTTP(w, r, noop); err == nil {
+			b.Fatal("no credential accepted")
+		}
+	}
+}

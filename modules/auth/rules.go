@@ -3,6 +3,7 @@ package auth
 import (
 	"strings"
 
+	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/stdmethod"
 )
 
@@ -58,10 +59,12 @@ func (h *Handler) compileRules() {
 		}
 		h.required[slot] = req
 		h.forbid[slot] = `Bearer realm="` + h.Realm + `", error="insufficient_scope", scope="` + strings.Join(req, " ") + `"`
+		h.forbidden[slot] = edge.Prebuild(answer(insufficientScope, h.forbid[slot]).With("required_scopes", req))
 	}
 }
 
-// compileChallenges builds the WWW-Authenticate value of each refusal.
+// compileChallenges builds the WWW-Authenticate value of each refusal, and
+// the answer of each refusal that is the same for every request.
 func (h *Handler) compileChallenges() {
 	base := `Bearer realm="` + h.Realm + `"`
 	for why := range numReasons {
@@ -80,6 +83,9 @@ func (h *Handler) compileChallenges() {
 			h.challenge[why] = base + `, error="invalid_request", error_description="` + reasons[why].detail + `"`
 		default:
 			h.challenge[why] = base + `, error="invalid_token", error_description="` + reasons[why].detail + `"`
+		}
+		if why != insufficientScope {
+			h.answers[why] = edge.Prebuild(answer(why, h.challenge[why]))
 		}
 	}
 }

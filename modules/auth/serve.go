@@ -182,6 +182,42 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, id *identity) {
 // headers set on w (edge.Refuse).
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slot int) error {
 	decisionCounter[why].Inc()
+	if ce := h.logger.Check(zap.DebugLevel, "refused"); ce != nil {
+		info := reasons[why]
+		ce.Write(zap.String("reason", info.name), zap.Int("status", info.status), zap.String("request_id", reqid.Get(r)))
+	}
+	switch why {
+	case insufficientScope:
+		return h.forbidden[slot].Refuse(w)
+	case keysUnavailable:
+		wait := time.Second
+		if h.jwks != nil {
+			wait = max(wait, h.jwks.retryAfter())
+		}
+		return answer(why, "").
+			WithHeader("Retry-After", strconv.FormatInt(edge.RetryAfterSeconds(wait), 10)).
+			Refuse(w)
+	case tooManyFailures:
+		wait := time.Second
+		if a, ok := clientAddr(r); ok && h.failures != nil {
+			wait = max(wait, h.failures.wait(a, h.now().UnixNano()))
+		}
+		secs := strconv.FormatInt(edge.RetryAfterSeconds(wait), 10)
+		// The RateLimit fields (draft-ietf-httpapi-ratelimit-headers), as
+		// careq_ratelimit sends them, for a policy named auth-failures.
+		return answer(why, "").WithHeader("Retry-After", secs).
+			WithHeader("RateLimit-Policy", h.failurePolicy).
+			WithHeader("RateLimit", `"`+failurePolicyName+`";r=0;t=`+secs).
+			Refuse(w)
+	}
+	// Every other refusal is the same for every request: built once in
+	// Provision (compileChallenges), it costs no allocation (issue #17).
+	return h.answers[why].Refuse(w)
+}
+
+// answer returns a new edge answer for why, with its WWW-Authenticate
+// challenge when it has one.
+func answer(why reason, challenge string) *edge.Error {
 	info := reasons[why]
 	var cause edge.Cause
 	switch info.status {
@@ -197,35 +233,10 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, why reason, slo
 		cause = edge.Unauthorized
 	}
 	e := edge.New(info.status, cause, info.detail).With("reason", info.name)
-	switch why {
-	case insufficientScope:
-		e.WithHeader("WWW-Authenticate", h.forbid[slot]).With("required_scopes", h.required[slot])
-	case keysUnavailable:
-		wait := time.Second
-		if h.jwks != nil {
-			wait = max(wait, h.jwks.retryAfter())
-		}
-		e.WithHeader("Retry-After", strconv.FormatInt(edge.RetryAfterSeconds(wait), 10))
-	case tooManyFailures:
-		wait := time.Second
-		if a, ok := clientAddr(r); ok && h.failures != nil {
-			wait = max(wait, h.failures.wait(a, h.now().UnixNano()))
-		}
-		secs := strconv.FormatInt(edge.RetryAfterSeconds(wait), 10)
-		// The RateLimit fields (draft-ietf-httpapi-ratelimit-headers), as
-		// careq_ratelimit sends them, for a policy named auth-failures.
-		e.WithHeader("Retry-After", secs).
-			WithHeader("RateLimit-Policy", h.failurePolicy).
-			WithHeader("RateLimit", `"`+failurePolicyName+`";r=0;t=`+secs)
-	default:
-		if c := h.challenge[why]; c != "" {
-			e.WithHeader("WWW-Authenticate", c)
-		}
+	if challenge != "" {
+		e.WithHeader("WWW-Authenticate", challenge)
 	}
-	if ce := h.logger.Check(zap.DebugLevel, "refused"); ce != nil {
-		ce.Write(zap.String("reason", info.name), zap.Int("status", info.status), zap.String("request_id", reqid.Get(r)))
-	}
-	return e.Refuse(w)
+	return e
 }
 
 // clientAddr returns the client IP Caddy determined (trusted_proxies

@@ -294,3 +294,25 @@ func TestSelectTakesTheReplicasAdmissionSlot(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSelectBreakerOpen is strict mode refusing a queue whose
+// owner's breaker is open: the annotation careq_request_id renders
+// (issue #17).
+func BenchmarkSelectBreakerOpen(b *testing.B) {
+	addrs := replicaAddrs(2)
+	p := newPolicy(b, &Policy{Key: "{http.request.uri.path.3}", Breaker: "bench-select-open"})
+	p.logger = zap.NewNop()
+	board := replicagate.For("bench-select-open")
+	board.Take(b)
+	for _, a := range addrs {
+		board.Publish(b, a, &fakeGate{open: true})
+	}
+	pool := upstreams(addrs...)
+	r := request(b, queueURL("q1"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if p.Select(pool, r, nil) != nil {
+			b.Fatal("an open breaker's replica was picked")
+		}
+	}
+}

@@ -113,6 +113,7 @@ type Policy struct {
 	count      counters                    // metric children
 	logger     *zap.Logger                 // the module's logger
 	warned     atomic.Bool                 // the first request without a queue id was logged
+	open       openRefusals                // breaker-open answers, as built
 
 	// pool is the replicas last chosen from, for the status page.
 	pool atomic.Pointer[reverseproxy.UpstreamPool]
@@ -341,7 +342,6 @@ func admitFrom[M member](p *Policy, pool []M, r *http.Request, i int) int {
 // refused because its breaker is open, or, with probing, half-open with
 // its probes all in flight.
 func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string, probing bool) {
-	name := p.Breaker + "@" + addr
 	retry := 1
 	if g := p.gates.Gate(addr); g != nil {
 		if !probing {
@@ -349,17 +349,21 @@ func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string, probin
 		}
 		g.Rejected(probing)
 	}
-	detail, state := "breaker "+name+" is open: the replica that owns this queue is failing and is not sent requests", "open"
-	if probing {
-		detail, state = "breaker "+name+" is probing the replica that owns this queue after failures; try again shortly", "half_open"
-	}
-	e := edge.New(http.StatusServiceUnavailable, edge.BreakerOpen, detail).
-		With("breaker", name).With("state", state).
-		WithHeader("Retry-After", strconv.Itoa(max(retry, 1)))
-	if reportable(queue) {
-		e = e.With("queue", queue)
-	}
-	edge.Annotate(r, e)
+	retry = max(retry, 1)
+	edge.Annotate(r, p.open.get(addr, queue, retry, probing, func() *edge.Error {
+		name := p.Breaker + "@" + addr
+		detail, state := "breaker "+name+" is open: the replica that owns this queue is failing and is not sent requests", "open"
+		if probing {
+			detail, state = "breaker "+name+" is probing the replica that owns this queue after failures; try again shortly", "half_open"
+		}
+		e := edge.New(http.StatusServiceUnavailable, edge.BreakerOpen, detail).
+			With("breaker", name).With("state", state).
+			WithHeader("Retry-After", strconv.Itoa(retry))
+		if reportable(queue) {
+			e = e.With("queue", queue)
+		}
+		return edge.Prebuild(e).Error() // its document rendered once
+	}))
 }
 
 // hasPlaceholder reports whether key contains a {placeholder}.

@@ -72,7 +72,11 @@ func (f *fields) set(h http.Header, d decision) {
 	if !d.allowed {
 		t = edge.RetryAfterSeconds(d.retryAfter)
 	}
-	st := f.state(d.remaining, t)
+	f.put(h, f.state(d.remaining, t))
+}
+
+// put adds the zone's members to h, st being its RateLimit member.
+func (f *fields) put(h http.Header, st string) {
 	_, hasP := h[policyField]
 	_, hasS := h[stateField]
 	if !hasP && !hasS {

@@ -118,6 +118,7 @@ type Handler struct {
 	allowed  prometheus.Counter
 	rejected prometheus.Counter
 	detail   string           // problem detail for a rejection
+	refusals *refusals        // the rejections, by Retry-After, as built
 	now      func() time.Time // the clock of every local decision; time.Now unless a test sets one
 }
 
@@ -167,6 +168,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.allowed = decisions.WithLabelValues(h.Name, "allowed")
 	h.rejected = decisions.WithLabelValues(h.Name, "rejected")
 	h.detail = "too many requests for rate-limit zone '" + h.Name + "'; see Retry-After"
+	h.refusals = &refusals{status: h.Status, zone: h.Name, detail: h.detail, fields: &h.fields}
 
 	cfg := zoneConfig{name: h.Name, rate: r, burst: h.Burst, maxKeys: h.MaxKeys, idle: time.Duration(h.IdleTimeout)}
 	if h.Redis != "" {
@@ -236,17 +238,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			With("zone", h.Name).Refuse(w)
 	}
 	d := h.zone.decide(r.Context(), key, isIP, h.now())
-	h.fields.set(w.Header(), d)
-	if d.allowed {
-		h.allowed.Inc()
-		return next.ServeHTTP(w, r)
+	if !d.allowed {
+		return h.refuse(w, r, d)
 	}
+	h.fields.set(w.Header(), d)
+	h.allowed.Inc()
+	return next.ServeHTTP(w, r)
+}
+
+// refuse answers a request over the limit: its RateLimit fields, then the
+// zone's 429 for the wait, both built once per wait (refusals).
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, d decision) error {
 	h.rejected.Inc()
 	h.zone.refused.Record(statusboard.CallerOf(r), h.now())
-	return edge.New(h.Status, edge.RateLimited, h.detail).
-		With("zone", h.Name).
-		WithHeader("Retry-After", strconv.FormatInt(edge.RetryAfterSeconds(d.retryAfter), 10)).
-		Refuse(w)
+	ref := h.refusals.get(edge.RetryAfterSeconds(d.retryAfter))
+	st := ref.state
+	if d.remaining != 0 {
+		st = h.fields.state(d.remaining, ref.seconds)
+	}
+	h.fields.put(w.Header(), st)
+	return ref.answer.Refuse(w)
 }
 
 // Interface guards

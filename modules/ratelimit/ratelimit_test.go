@@ -252,3 +252,31 @@ type benchCaller string
 
 func (c benchCaller) UserID() string       { return string(c) }
 func (c benchCaller) HasScope(string) bool { return false }
+
+// BenchmarkServeHTTPRefused is the 429 of a key over its limit: the
+// answer built in Provision, with only Retry-After set per request
+// (issue #17).
+func BenchmarkServeHTTPRefused(b *testing.B) {
+	at := t0
+	h := &Handler{Name: "bench-refused", Rate: "1/h", Burst: 1, now: clockAt(&at)}
+	if err := h.Provision(caddyCtx(b)); err != nil {
+		b.Fatal(err)
+	}
+	defer h.Cleanup()
+	r := newRequest("192.0.2.1:1", "192.0.2.1", map[string]any{"http.auth.user.id": "patient-17"})
+	w := &headerOnly{h: make(http.Header, 4)}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		b.Fatal(err) // the one token
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		at = at.Add(time.Microsecond)
+		delete(w.h, policyField)
+		delete(w.h, stateField)
+		delete(w.h, "Retry-After")
+		if err := h.ServeHTTP(w, r, next); err == nil {
+			b.Fatal("over the limit, let through")
+		}
+	}
+}

@@ -17,7 +17,7 @@ import (
 const moduleName = "careq_request_id"
 
 func init() {
-	caddy.RegisterModule(Handler{})
+	caddy.RegisterModule(new(Handler))
 }
 
 // Handler opens the CareQ edge of a site; put it first. It keeps a
@@ -40,10 +40,11 @@ type Handler struct {
 	trust  bool
 	gen    *generator
 	logger *zap.Logger
+	server serverViews // what the first request told of the server
 }
 
 // CaddyModule returns the Caddy module information.
-func (Handler) CaddyModule() caddy.ModuleInfo {
+func (*Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "http.handlers." + moduleName,
 		New: func() caddy.Module { return new(Handler) },
@@ -71,7 +72,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	vals := b.vals[:1:1]
 	r.Header[reqid.Header] = vals
 	reqid.Set(r, b)
-	if logsRequests(r) {
+	sv := h.view(r)
+	if sv.logs {
 		if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 			extra.Set(zap.String("request_id", id))
 		}
@@ -81,7 +83,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	err = next.ServeHTTP(sw, r)
 	written := sw.Code != 0
 	sw.release()
-	if err != nil && !written {
+	if err != nil && !written && sv.inPlace {
 		if a := edge.Annotated(r, err); a != nil {
 			// careq_queue's 503 (the queue's replica is down or its
 			// breaker open): rendered in place as well, rather than
@@ -90,7 +92,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return edge.Write(w, r, a, id)
 		}
 	}
-	if pe := edge.Carried(err); pe != nil {
+	if pe := edge.Carried(err); pe != nil && sv.inPlace {
 		// A CareQ module refused the request before anything was written:
 		// render its answer here, with the renderer careq_problem uses,
 		// rather than through Caddy's error routes, which cost more than
@@ -105,14 +107,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		edge.SetAnnotatedHeaders(w.Header(), r, err)
 	}
 	return err
-}
-
-// logsRequests reports whether the request's server writes access logs.
-// Adding a log field costs two allocations in Caddy (it resets a cache),
-// which a server that logs nothing should not pay on every request.
-func logsRequests(r *http.Request) bool {
-	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-	return !ok || srv.Logs != nil
 }
 
 // maxLen bounds an accepted id: long enough for a UUID or a W3C trace id with
