@@ -1,0 +1,304 @@
+package careq_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// wsHeaders is a WebSocket backend that first sends the upgrade request's
+// forwarding headers as JSON, then echoes every message.
+func wsHeaders(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		hdr, _ := json.Marshal(map[string]string{
+			"X-Forwarded-For":   r.Header.Get("X-Forwarded-For"),
+			"X-Forwarded-Proto": r.Header.Get("X-Forwarded-Proto"),
+			"X-Forwarded-Host":  r.Header.Get("X-Forwarded-Host"),
+			"X-Request-Id":      r.Header.Get("X-Request-Id"),
+		})
+		if err := c.Write(r.Context(), websocket.MessageText, hdr); err != nil {
+			return
+		}
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, msg); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// tunnelConfig is a live route: request id, metrics, a tunnel cap of 2 per
+// caller, then the proxy, with careq_tunnel or (tunnel false) Caddy's own
+// upgrade handling.
+func tunnelConfig(gw, backend string, tunnel bool, closeDelay string) string {
+	mod, transport := "", ""
+	if tunnel {
+		delay := ""
+		if closeDelay != "" {
+			delay = "stream_close_delay " + closeDelay
+		}
+		mod = "careq_tunnel {\n\t\t" + delay + "\n\t}"
+		transport = "transport careq_tunnel {\n\t\t\tdial_timeout 2s\n\t\t}"
+	} else if closeDelay != "" {
+		transport = "stream_close_delay " + closeDelay
+	}
+	return fmt.Sprintf(`
+http://%s {
+	careq_request_id
+	careq_metrics live
+	careq_caps callers {
+		tunnels 2
+	}
+	%s
+	reverse_proxy %s {
+		%s
+	}
+	handle_errors {
+		careq_problem
+	}
+}
+`, gw, mod, backend, transport)
+}
+
+// openFeed dials a tunnel and reads the backend's header message.
+func openFeed(t *testing.T, ctx context.Context, url string) (*websocket.Conn, *http.Response, map[string]string) {
+	t.Helper()
+	c, resp, body := capsDial(t, ctx, url)
+	if c == nil {
+		return nil, resp, map[string]string{"body": string(body)}
+	}
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, msg, err := c.Read(rctx)
+	if err != nil {
+		t.Fatalf("reading the backend's first message: %v", err)
+	}
+	var hdr map[string]string
+	if err := json.Unmarshal(msg, &hdr); err != nil {
+		t.Fatalf("the backend's first message %q: %v", msg, err)
+	}
+	return c, resp, hdr
+}
+
+// goroutines returns the gateway's goroutine dump (admin API pprof).
+func (g *gateway) goroutines() string {
+	g.t.Helper()
+	code, body := g.adminGet("/debug/pprof/goroutine?debug=1")
+	if code != http.StatusOK {
+		g.t.Fatalf("goroutine dump: %d", code)
+	}
+	return body
+}
+
+// TestTunnelReturnsRequestGoroutine opens live feeds through careq_tunnel
+// and through Caddy's own upgrade handling: with careq_tunnel no request
+// goroutine stays parked in reverse_proxy's handleUpgradeResponse, the
+// tunnels carry messages both ways, the backend gets the same forwarding
+// headers and request id, and careq_metrics counts each tunnel in flight
+// until it closes, then as one 101 (issue #17).
+func TestTunnelReturnsRequestGoroutine(t *testing.T) {
+	backend := wsHeaders(t)
+	host := backend.Listener.Addr().String()
+	for _, tt := range []struct {
+		name   string
+		tunnel bool
+	}{
+		{"careq_tunnel", true},
+		{"reverse_proxy alone", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			g := startGateway(t, tunnelConfig(gw, host, tt.tunnel, ""), gw)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var feeds []*websocket.Conn
+			defer func() {
+				for _, c := range feeds {
+					c.CloseNow()
+				}
+			}()
+			for i := 0; i < 2; i++ {
+				c, resp, hdr := openFeed(t, ctx, "ws://"+gw+"/live")
+				if c == nil {
+					t.Fatalf("feed %d: %d %s", i, resp.StatusCode, hdr["body"])
+				}
+				feeds = append(feeds, c)
+				id := resp.Header.Get("X-Request-Id")
+				if id == "" || hdr["X-Request-Id"] != id || hdr["X-Forwarded-For"] != "127.0.0.1" ||
+					hdr["X-Forwarded-Proto"] != "http" || hdr["X-Forwarded-Host"] != gw {
+					t.Fatalf("feed %d: the backend got %v, the client request id %q", i, hdr, id)
+				}
+				if err := echo(ctx, c, fmt.Sprintf("hello %d", i)); err != nil {
+					t.Fatalf("feed %d: %v", i, err)
+				}
+			}
+			dump := g.goroutines()
+			parked := strings.Contains(dump, "handleUpgradeResponse")
+			copies := strings.Count(dump, "modules/tunnel.(*tunnel).copy")
+			if tt.tunnel && (parked || copies < 2) {
+				t.Fatalf("with careq_tunnel: a request goroutine parked in handleUpgradeResponse: %v; tunnel copies in the dump: %d, want 2 (one goroutine per direction of... each of 2 tunnels)\n%s", parked, copies, dump)
+			}
+			if !tt.tunnel && !parked {
+				t.Fatalf("without careq_tunnel no request goroutine is parked in handleUpgradeResponse; the contrast this test relies on is gone")
+			}
+			if v, _ := mtValue(mtParse(t, g.metrics()), "careq_http_requests_in_flight", "route", "live"); v != 2 {
+				t.Fatalf("requests in flight with 2 tunnels open = %v, want 2", v)
+			}
+			for _, c := range feeds {
+				_ = c.Close(websocket.StatusNormalClosure, "")
+			}
+			feeds = nil
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				mfs := mtParse(t, g.metrics())
+				inFlight, _ := mtValue(mfs, "careq_http_requests_in_flight", "route", "live")
+				n, _ := mtValue(mfs, "careq_http_requests_total", "route", "live", "code", "101")
+				if inFlight == 0 && n == 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after closing both tunnels: in flight %v, 101s counted %v; want 0 and 2", inFlight, n)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestTunnelCapHoldsUntilClose is the tunnel cap through careq_tunnel: the
+// request's ServeHTTP returns while the tunnel is open, and the cap must
+// still count it. Two tunnels are open; a third is refused 429 while the
+// two still carry messages; once one closes, a new one is admitted.
+func TestTunnelCapHoldsUntilClose(t *testing.T) {
+	backend := wsHeaders(t)
+	gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startGateway(t, tunnelConfig(gw, backend.Listener.Addr().String(), true, ""), gw)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url := "ws://" + gw + "/live"
+	var feeds []*websocket.Conn
+	defer func() {
+		for _, c := range feeds {
+			c.CloseNow()
+		}
+	}()
+	for i := 0; i < 2; i++ {
+		c, resp, hdr := openFeed(t, ctx, url)
+		if c == nil {
+			t.Fatalf("feed %d: %d %s", i, resp.StatusCode, hdr["body"])
+		}
+		feeds = append(feeds, c)
+	}
+	// The first two ServeHTTPs have returned (the tunnel took over at the
+	// 101, before the backend's first message was read).
+	c, resp, body := capsDial(t, ctx, url)
+	if c != nil {
+		c.CloseNow()
+		t.Fatalf("a third tunnel was opened over a cap of 2: the cap let go when the request returned")
+	}
+	capsProblem(t, "the third tunnel", resp, body, "tunnels", 2)
+	for i, c := range feeds {
+		if err := echo(ctx, c, "still here"); err != nil {
+			t.Fatalf("feed %d after the refusal: %v", i, err)
+		}
+	}
+	_ = feeds[0].Close(websocket.StatusNormalClosure, "")
+	feeds = feeds[1:]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, resp, hdr := openFeed(t, ctx, url)
+		if c != nil {
+			feeds = append(feeds, c)
+			break
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
+			t.Fatalf("after one of two tunnels closed: %d %s; want a tunnel", resp.StatusCode, hdr["body"])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := echo(ctx, feeds[1], "new one"); err != nil {
+		t.Fatalf("the new tunnel: %v", err)
+	}
+}
+
+// TestTunnelReloadAndStop: careq_tunnel's stream_close_delay keeps its
+// tunnels open across a config reload, and without it a reload closes
+// them, as reverse_proxy's does; stopping the gateway closes them.
+func TestTunnelReloadAndStop(t *testing.T) {
+	backend := wsHeaders(t)
+	host := backend.Listener.Addr().String()
+	for _, tt := range []struct {
+		name     string
+		delay    string
+		survives bool
+	}{
+		{"with stream_close_delay", "1h", true},
+		{"without", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			cfg := tunnelConfig(gw, host, true, tt.delay)
+			g := startGateway(t, cfg, gw)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c, resp, hdr := openFeed(t, ctx, "ws://"+gw+"/live")
+			if c == nil {
+				t.Fatalf("feed: %d %s", resp.StatusCode, hdr["body"])
+			}
+			defer c.CloseNow()
+			g.reload(cfg + "\n# reloaded\n")
+			err := echo(ctx, c, "after reload")
+			if tt.survives && err != nil {
+				t.Fatalf("the tunnel died on a reload: %v", err)
+			}
+			if !tt.survives && err == nil {
+				t.Fatalf("the tunnel survived a reload without stream_close_delay")
+			}
+			if !tt.survives {
+				return
+			}
+			g.stop()
+			if err := echo(ctx, c, "after stop"); err == nil {
+				t.Fatalf("the tunnel carried a message after the gateway stopped")
+			}
+		})
+	}
+}
+
+// TestTunnelBackendDown: an upgrade to a backend that refuses connections
+// is the same 502 problem document with careq_tunnel as without.
+func TestTunnelBackendDown(t *testing.T) {
+	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startGateway(t, tunnelConfig(gw, dead, true, ""), gw)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, body := capsDial(t, ctx, "ws://"+gw+"/live")
+	if c != nil {
+		c.CloseNow()
+		t.Fatal("a tunnel to a dead backend opened")
+	}
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/problem+json" ||
+		!strings.Contains(string(body), "upstream-unreachable") {
+		t.Fatalf("upgrade to a dead backend: %d %s %s; want a 502 upstream-unreachable problem", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
