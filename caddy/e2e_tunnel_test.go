@@ -1,9 +1,12 @@
 package careq_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -63,6 +66,7 @@ func tunnelConfig(gw, backend string, tunnel bool, closeDelay string) string {
 	}
 	return fmt.Sprintf(`
 http://%s {
+	bind careq/127.0.0.1
 	careq_request_id
 	careq_metrics live
 	careq_caps callers {
@@ -242,7 +246,8 @@ func TestTunnelCapHoldsUntilClose(t *testing.T) {
 
 // TestTunnelReloadAndStop: careq_tunnel's stream_close_delay keeps its
 // tunnels open across a config reload, and without it a reload closes
-// them, as reverse_proxy's does; stopping the gateway closes them.
+// them, as reverse_proxy's does; stopping the gateway closes them, with a
+// close frame 1001 "going away".
 func TestTunnelReloadAndStop(t *testing.T) {
 	backend := wsHeaders(t)
 	host := backend.Listener.Addr().String()
@@ -276,9 +281,14 @@ func TestTunnelReloadAndStop(t *testing.T) {
 			if !tt.survives {
 				return
 			}
+			// A stop closes it, with a close frame 1001 "going away" from
+			// the careq network, as for reverse_proxy's tunnels.
 			g.stop()
-			if err := echo(ctx, c, "after stop"); err == nil {
-				t.Fatalf("the tunnel carried a message after the gateway stopped")
+			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+			defer rcancel()
+			_, _, err = c.Read(rctx)
+			if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+				t.Fatalf("the tunnel on stop: %v (close status %d), want a close frame 1001 going away", err, got)
 			}
 		})
 	}
@@ -300,5 +310,69 @@ func TestTunnelBackendDown(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/problem+json" ||
 		!strings.Contains(string(body), "upstream-unreachable") {
 		t.Fatalf("upgrade to a dead backend: %d %s %s; want a 502 upstream-unreachable problem", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+// rawUpgrade is a backend that switches any upgrade request to a raw byte
+// echo: it answers 101, echoes what it reads until EOF, then writes "bye"
+// and closes.
+func rawUpgrade(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "upgrade: echo expected", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = brw.Flush()
+		_, _ = io.Copy(conn, brw)
+		_, _ = conn.Write([]byte("bye"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestTunnelRawBytesAndHalfClose sends an upgrade request with the first
+// tunnel bytes in the same write (they are read with the request and must
+// reach the backend first), then half-closes: the backend sees the end,
+// answers "bye", and the client gets it before the tunnel closes.
+func TestTunnelRawBytesAndHalfClose(t *testing.T) {
+	backend := rawUpgrade(t)
+	gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	g := startGateway(t, tunnelConfig(gw, backend.Listener.Addr().String(), true, ""), gw)
+	c, err := net.Dial("tcp", gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /raw HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly bytes;", gw)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if _, err := c.Write([]byte("later bytes")); err != nil {
+		t.Fatal(err)
+	}
+	want := "early bytes;later bytes"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != want {
+		t.Fatalf("echo = %q %v, want %q", got, err, want)
+	}
+	if !strings.Contains(g.goroutines(), "modules/tunnel.(*tunnel).copy") {
+		t.Fatalf("the raw upgrade is not carried by careq_tunnel")
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "bye" {
+		t.Fatalf("after the client's half-close: %q %v, want the backend's \"bye\" then EOF", rest, err)
 	}
 }
