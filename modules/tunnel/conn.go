@@ -94,14 +94,14 @@ func (t *tunnel) start(client net.Conn, rest []byte) {
 		return
 	}
 	t.running.Store(2)
-	go t.copy(t.back, client, rest, true)
-	go t.copy(client, t.back, nil, false)
+	go t.copy(t.back, client, rest)
+	go t.copy(client, t.back, nil)
 }
 
 // copy copies src to dst until src ends or either fails; first is written
 // to dst before. A clean end (EOF) half-closes dst where it can and lets
 // the other direction go on; anything else ends the tunnel.
-func (t *tunnel) copy(dst io.Writer, src io.Reader, first []byte, toBackend bool) {
+func (t *tunnel) copy(dst io.Writer, src io.Reader, first []byte) {
 	err := t.pump(dst, src, first)
 	if err == nil {
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {

@@ -16,6 +16,10 @@ type openSet struct {
 	// closed is set once closeAll ran: a tunnel that starts later (its
 	// request was still on its way) closes at once.
 	closed bool
+	// cleaned is set by closeAfter, with its delay: a tunnel that starts
+	// later starts the timer if no tunnel was open to start it.
+	cleaned bool
+	delay   time.Duration
 }
 
 // add registers t as open; it reports false when the set was closed
@@ -27,6 +31,9 @@ func (s *openSet) add(t *tunnel) bool {
 		return false
 	}
 	s.open[t] = struct{}{}
+	if s.cleaned && s.timer == nil {
+		s.timer = time.AfterFunc(s.delay, s.closeAll)
+	}
 	return true
 }
 
@@ -46,6 +53,7 @@ func (s *openSet) remove(t *tunnel) {
 func (s *openSet) closeAfter(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.cleaned, s.delay = true, d
 	if len(s.open) > 0 {
 		s.timer = time.AfterFunc(d, s.closeAll)
 	}
