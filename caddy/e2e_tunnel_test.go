@@ -376,3 +376,37 @@ func TestTunnelRawBytesAndHalfClose(t *testing.T) {
 		t.Fatalf("after the client's half-close: %q %v, want the backend's \"bye\" then EOF", rest, err)
 	}
 }
+
+// TestDefaultCaddyfileLiveFeedThroughTunnel: the default Caddyfile carries
+// live feeds with careq_tunnel. A display's feed goes to the replica that
+// owns its queue (the one its plain GET reaches, as careq_queue chooses
+// it), and no request goroutine stays parked for it.
+func TestDefaultCaddyfileLiveFeedThroughTunnel(t *testing.T) {
+	cfg, gw := defaultConfig(t)
+	g := startGateway(t, cfg, gw)
+	tok := authDevToken(t, "display-tunnel", "queue:read")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, queue := range []string{"cardiology", "radiology", "waiting-room"} {
+		resp, body := get(t, "http://"+gw+"/api/v1/queues/"+queue+"/tickets", "Authorization", "Bearer "+tok)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", queue, resp.StatusCode, body)
+		}
+		owner := resp.Header.Get("X-Careq-Replica")
+		c, wsResp, b := capsDial(t, ctx, "ws://"+gw+"/api/v1/queues/"+queue+"/live?access_token="+tok)
+		if c == nil {
+			t.Fatalf("live feed of %s: %d %s", queue, wsResp.StatusCode, b)
+		}
+		defer c.CloseNow()
+		if got := wsResp.Header.Get("X-Careq-Replica"); got == "" || got != owner {
+			t.Fatalf("live feed of %s went to replica %q, its GET to %q", queue, got, owner)
+		}
+		if _, msg, err := c.Read(ctx); err != nil || !strings.Contains(string(msg), `"snapshot"`) {
+			t.Fatalf("live feed of %s: first message %q %v", queue, msg, err)
+		}
+	}
+	dump := g.goroutines()
+	if strings.Contains(dump, "handleUpgradeResponse") || strings.Count(dump, "modules/tunnel.(*tunnel).copy") < 2 {
+		t.Fatalf("the default Caddyfile's live feeds are not carried by careq_tunnel:\n%s", dump)
+	}
+}
