@@ -16,9 +16,6 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder(moduleName, httpcaddyfile.Before, "reverse_proxy")
 }
 
-// caddyfileUnmarshaler is caddyfile.Unmarshaler, named for the guards.
-type caddyfileUnmarshaler = caddyfile.Unmarshaler
-
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	return cfgparse.Parse(h, new(Handler))
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/careq/gateway/internal/adapttest"
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -62,4 +64,8 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAdapt(t *testing.T) {
+	adapttest.Run(t, "testdata/adapt")
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
@@ -57,5 +58,5 @@ var (
 	_ http.RoundTripper         = (*Transport)(nil)
 	_ reverseproxy.TLSTransport = (*Transport)(nil)
 	_ reverseproxy.H2CTransport = (*Transport)(nil)
-	_ caddyfileUnmarshaler      = (*Transport)(nil)
+	_ caddyfile.Unmarshaler     = (*Transport)(nil)
 )
