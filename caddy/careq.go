@@ -24,6 +24,7 @@ import (
 	_ "github.com/careq/gateway/modules/redis"
 	_ "github.com/careq/gateway/modules/requestid"
 	_ "github.com/careq/gateway/modules/status"
+	_ "github.com/careq/gateway/modules/tunnel"
 	_ "github.com/careq/gateway/modules/upload"
 )
 

@@ -30,6 +30,7 @@ func TestRepeatedSettingRefused(t *testing.T) {
 		{"ratelimit", "careq_ratelimit r {\n\t\trate 1/s\n\t\tburst 2\n\t\tburst 3\n\t}", "burst"},
 		{"requestid", "careq_request_id {\n\t\ttrust on\n\t\ttrust off\n\t}", "trust"},
 		{"upload", "careq_upload {\n\t\tmax_size 1KiB\n\t\tmax_size 2KiB\n\t}", "max_size"},
+		{"tunnel", "careq_tunnel {\n\t\tstream_close_delay 1h\n\t\tstream_close_delay 2h\n\t}", "stream_close_delay"},
 		{"backend", "careq_backend b {\n\t\tcreate_scope a\n\t\tcreate_scope b\n\t}", "create_scope"},
 	}
 	for _, tt := range tests {

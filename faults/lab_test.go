@@ -67,6 +67,9 @@ http://%s {
 			max_concurrent 500
 			per_replica
 		}
+		careq_tunnel {
+			stream_close_delay 24h
+		}
 		reverse_proxy %s {
 			lb_policy careq_queue {re.api.1} strict {
 				retry_after 10s
@@ -75,7 +78,7 @@ http://%s {
 			fail_duration 10s
 			max_fails 3
 			unhealthy_request_count 400
-			transport http {
+			transport careq_tunnel {
 				dial_timeout 2s
 				response_header_timeout %s
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/cfgparse"
 	"github.com/careq/gateway/internal/edge"
+	"github.com/careq/gateway/internal/handover"
 	"github.com/careq/gateway/internal/statusboard"
 	"github.com/careq/gateway/internal/usagepool"
 )
@@ -200,7 +201,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.allowed[k].Inc()
 	h.open[k].Inc()
+	if k == kindTunnels {
+		return h.serveTunnel(w, r, next, hk)
+	}
 	defer h.done(hk, k)
+	return next.ServeHTTP(w, r)
+}
+
+// serveTunnel serves an upgrade that holds a tunnel slot. A tunnel that
+// careq_tunnel takes over outlives this ServeHTTP: the slot is handed to
+// it and given back when the tunnel closes (issue #17).
+func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, hk uint64) error {
+	r, hold := handover.With(r)
+	defer func() {
+		release := func() { h.done(hk, kindTunnels) }
+		if !hold.Defer(release) {
+			release()
+		}
+	}()
 	return next.ServeHTTP(w, r)
 }
 

@@ -14,7 +14,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/edge"
+	"github.com/careq/gateway/internal/handover"
 )
 
 const moduleName = "careq_metrics"
@@ -121,10 +123,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			panic(p) // careq_request_id answers it, with the log and stack
 		}
 	}()
+	var hold *handover.Hold
+	if caller.IsTunnel(r) {
+		r, hold = handover.With(r)
+	}
 	err := next.ServeHTTP(rec, r)
+	if hold != nil && rec.Code == http.StatusSwitchingProtocols && err == nil {
+		// careq_tunnel may have taken the tunnel over and returned: it
+		// stays in flight, and is counted, when it closes (issue #17).
+		if rm.deferTunnel(hold, methodIndex(r.Method), rec.switched, start, h.now) {
+			rec.release()
+			return nil
+		}
+	}
 	rm.count(r, rec.Code, rec.switched, err, start, h.now())
 	rec.release()
 	return err
+}
+
+// deferTunnel hands the count of an upgrade answered 101 to the tunnel that
+// took it over, if one did, and reports whether it did. The count keeps
+// only the method, not the request.
+func (rm *routeMetrics) deferTunnel(hold *handover.Hold, method int, switched, start time.Time, now func() time.Time) bool {
+	return hold.Defer(func() {
+		rm.inFlight.Dec()
+		rm.requests.counter(sourceBackend*numMethods+method, codeIndex(http.StatusSwitchingProtocols)).Inc()
+		rm.duration.Observe(switched.Sub(start).Seconds())
+	})
 }
 
 // count counts one answer: the status the rest of the route wrote (0 for
