@@ -78,7 +78,7 @@ type Body struct {
 	deadline *http.ResponseController
 	ended    atomic.Int64          // unix nanoseconds the body ended (EOF), 0 before
 	err      atomic.Pointer[Fault] // the first fault recorded; its Kind is Fault()
-	now      func() time.Time      // dates the end of the body
+	now      func() time.Time      // dates the end of the body; nil for time.Now
 }
 
 // Of returns the guard of r's body, or nil when the body is not guarded.
@@ -100,7 +100,7 @@ func Guard(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Dur
 	if b := Of(r); b != nil {
 		return b
 	}
-	b := &Body{rc: r.Body, limit: limit, now: time.Now}
+	b := &Body{rc: r.Body, limit: limit}
 	if timeout > 0 {
 		rc := http.NewResponseController(w)
 		if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
@@ -146,7 +146,11 @@ func (b *Body) Close() error { return b.rc.Close() }
 // end notes the end of the body and lifts its deadline.
 func (b *Body) end() {
 	if b.ended.Load() == 0 {
-		b.ended.Store(b.now().UnixNano())
+		if b.now == nil {
+			b.ended.Store(time.Now().UnixNano())
+		} else {
+			b.ended.Store(b.now().UnixNano())
+		}
 		b.clearDeadline()
 	}
 }
