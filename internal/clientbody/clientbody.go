@@ -73,12 +73,15 @@ func (f *Fault) Is(target error) bool { return target == context.Canceled }
 // transport) and concurrent observers (the handlers around the proxy).
 type Body struct {
 	rc       io.ReadCloser
-	limit    int64 // bytes allowed, 0 for no limit
-	n        int64 // bytes read so far; read by the reading goroutine only
-	deadline *http.ResponseController
-	ended    atomic.Int64          // unix nanoseconds the body ended (EOF), 0 before
-	err      atomic.Pointer[Fault] // the first fault recorded; its Kind is Fault()
-	now      func() time.Time      // dates the end of the body; nil for time.Now
+	limit    int64                   // bytes allowed, 0 for no limit
+	n        int64                   // bytes read so far; read by the reading goroutine only
+	deadline http.ResponseController // the connection's, when hasDeadline
+	// hasDeadline is set when the body's deadline was set through deadline
+	// (held by value, so that a guard costs one allocation, not two).
+	hasDeadline bool
+	ended       atomic.Int64          // unix nanoseconds the body ended (EOF), 0 before
+	err         atomic.Pointer[Fault] // the first fault recorded; its Kind is Fault()
+	now         func() time.Time      // dates the end of the body; nil for time.Now
 }
 
 // Of returns the guard of r's body, or nil when the body is not guarded.
@@ -102,9 +105,9 @@ func Guard(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Dur
 	}
 	b := &Body{rc: r.Body, limit: limit}
 	if timeout > 0 {
-		rc := http.NewResponseController(w)
+		rc := http.NewResponseController(w) // on the stack
 		if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
-			b.deadline = rc
+			b.deadline, b.hasDeadline = *rc, true
 		}
 	}
 	r.Body = b
@@ -156,7 +159,7 @@ func (b *Body) end() {
 }
 
 func (b *Body) clearDeadline() {
-	if b.deadline != nil {
+	if b.hasDeadline {
 		_ = b.deadline.SetReadDeadline(time.Time{})
 	}
 }
