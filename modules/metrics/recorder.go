@@ -39,11 +39,14 @@ func (rec *recorder) OnStatus(code int) bool {
 	return true
 }
 
-// WriteHeader is the Writer's, with OnStatus called directly (and inlined)
-// rather than through the Watcher interface: every answer passes here.
+// WriteHeader is the Writer's, with what OnStatus does written in place
+// rather than called through the Watcher interface: every answer passes
+// here (even an inlined call leaves a marker instruction behind).
 func (rec *recorder) WriteHeader(code int) {
 	if rec.First(code) {
-		rec.OnStatus(code)
+		if code == http.StatusSwitchingProtocols {
+			rec.switched = rec.h.now()
+		}
 	}
 	rec.ResponseWriter.WriteHeader(code)
 }
