@@ -73,12 +73,15 @@ func (f *Fault) Is(target error) bool { return target == context.Canceled }
 // transport) and concurrent observers (the handlers around the proxy).
 type Body struct {
 	rc       io.ReadCloser
-	limit    int64 // bytes allowed, 0 for no limit
-	n        int64 // bytes read so far; read by the reading goroutine only
-	deadline *http.ResponseController
-	ended    atomic.Int64          // unix nanoseconds the body ended (EOF), 0 before
-	err      atomic.Pointer[Fault] // the first fault recorded; its Kind is Fault()
-	now      func() time.Time      // dates the end of the body
+	limit    int64                   // bytes allowed, 0 for no limit
+	n        int64                   // bytes read so far; read by the reading goroutine only
+	deadline http.ResponseController // the connection's, when hasDeadline
+	// hasDeadline is set when the body's deadline was set through deadline
+	// (held by value, so that a guard costs one allocation, not two).
+	hasDeadline bool
+	ended       atomic.Int64          // unix nanoseconds the body ended (EOF), 0 before
+	err         atomic.Pointer[Fault] // the first fault recorded; its Kind is Fault()
+	now         func() time.Time      // dates the end of the body; nil for time.Now
 }
 
 // Of returns the guard of r's body, or nil when the body is not guarded.
@@ -100,11 +103,11 @@ func Guard(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Dur
 	if b := Of(r); b != nil {
 		return b
 	}
-	b := &Body{rc: r.Body, limit: limit, now: time.Now}
+	b := &Body{rc: r.Body, limit: limit}
 	if timeout > 0 {
-		rc := http.NewResponseController(w)
+		rc := http.NewResponseController(w) // on the stack
 		if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
-			b.deadline = rc
+			b.deadline, b.hasDeadline = *rc, true
 		}
 	}
 	r.Body = b
@@ -146,13 +149,17 @@ func (b *Body) Close() error { return b.rc.Close() }
 // end notes the end of the body and lifts its deadline.
 func (b *Body) end() {
 	if b.ended.Load() == 0 {
-		b.ended.Store(b.now().UnixNano())
+		if b.now == nil {
+			b.ended.Store(time.Now().UnixNano())
+		} else {
+			b.ended.Store(b.now().UnixNano())
+		}
 		b.clearDeadline()
 	}
 }
 
 func (b *Body) clearDeadline() {
-	if b.deadline != nil {
+	if b.hasDeadline {
 		_ = b.deadline.SetReadDeadline(time.Time{})
 	}
 }

@@ -135,6 +135,9 @@ func (d *Deferred) EncodeEntry(ent zapcore.Entry, fields []zapcore.Field) (*buff
 func (d *Deferred) keep(f zapcore.Field) { d.pending = append(d.pending, f) }
 
 // The ObjectEncoder methods keep each field as a zap.Field of its own type.
+// zapcore.ObjectEncoder asks for one method a field type, so they are
+// alike by the interface's making: each is its type's zap constructor
+// and keep, and nothing more is shared.
 
 func (d *Deferred) AddArray(k string, v zapcore.ArrayMarshaler) error {
 	d.keep(zap.Array(k, v))

@@ -17,6 +17,7 @@ import (
 	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/handover"
+	"github.com/careq/gateway/internal/respwriter"
 )
 
 const moduleName = "careq_metrics"
@@ -57,6 +58,8 @@ type Handler struct {
 	routeVal any
 	// now is the clock; time.Now unless a test sets one.
 	now func() time.Time
+	// recorders keeps this handler's recorders of finished requests.
+	recorders *respwriter.Pool[recorder]
 }
 
 // CaddyModule returns the Caddy module information.
@@ -83,6 +86,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.rm = metricsFor(h.Route)
 	h.routeVal = h.Route
+	h.recorders = newRecorders(h)
 	return nil
 }
 
@@ -116,7 +120,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	caddyhttp.SetVar(r.Context(), RouteVar, h.routeVal)
 	rm.inFlight.Inc()
 	start := h.now()
-	rec := newRecorder(w, h.now)
+	// Taken here rather than in a constructor, which would be too large
+	// for the compiler to inline: a call on every request.
+	rec := h.recorders.Get()
+	rec.ResponseWriter = w
 	defer func() {
 		if p := recover(); p != nil {
 			rm.countPanic(r, rec, p, start)
@@ -132,13 +139,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		// careq_tunnel may have taken the tunnel over and returned: it
 		// stays in flight, and is counted, when it closes (issue #17).
 		if rm.deferTunnel(hold, methodIndex(r.Method), rec.switched, start, h.now) {
-			rec.release()
+			h.putRecorder(rec)
 			return nil
 		}
 	}
-	rm.count(r, rec.Code, rec.switched, err, start, h.now())
-	rec.release()
+	rm.count(r, rec.Code, &rec.switched, err, start, h.now())
+	h.putRecorder(rec)
 	return err
+}
+
+// putRecorder clears what rec held of its request, as the pool prepares a
+// recorder, and puts it back; rec must not be used after.
+func (h *Handler) putRecorder(rec *recorder) {
+	rec.ResponseWriter, rec.Code = nil, 0
+	rec.SetCallerIdentity(nil) // careq_auth's caller is this request's only
+	h.recorders.Put(rec)
 }
 
 // deferTunnel hands the count of an upgrade answered 101 to the tunnel that
@@ -153,8 +168,9 @@ func (rm *routeMetrics) deferTunnel(hold *handover.Hold, method int, switched, s
 }
 
 // count counts one answer: the status the rest of the route wrote (0 for
-// none), when a 101 was written, and the error it returned.
-func (rm *routeMetrics) count(r *http.Request, status int, switched time.Time, err error, start, end time.Time) {
+// none), when a 101 was written (read only for a 101; nil may stand for
+// any other status), and the error it returned.
+func (rm *routeMetrics) count(r *http.Request, status int, switched *time.Time, err error, start, end time.Time) {
 	rm.inFlight.Dec()
 	method := methodIndex(r.Method)
 	if err != nil && status == 0 {
@@ -170,7 +186,7 @@ func (rm *routeMetrics) count(r *http.Request, status int, switched time.Time, e
 	}
 	if status == http.StatusSwitchingProtocols {
 		// A tunnel may stay open for hours; the latency is the upgrade's.
-		end = switched
+		end = *switched
 	}
 	rm.duration.Observe(end.Sub(start).Seconds())
 }
@@ -193,12 +209,12 @@ func (rm *routeMetrics) countPanic(r *http.Request, rec *recorder, p any, start 
 	switch {
 	case rec.Code != 0:
 		// The answer had begun; it ends broken, but it was the backend's.
-		rm.count(r, rec.Code, rec.switched, nil, start, rec.now())
+		rm.count(r, rec.Code, &rec.switched, nil, start, rec.h.now())
 	case e != nil && errors.Is(e, http.ErrAbortHandler):
 		rm.inFlight.Dec()
 	default:
 		internal := edge.New(http.StatusInternalServerError, edge.InternalError, "").HandlerError()
-		rm.count(r, 0, time.Time{}, internal, start, rec.now())
+		rm.count(r, 0, nil, internal, start, rec.h.now())
 	}
 }
 

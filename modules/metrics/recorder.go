@@ -14,48 +14,40 @@ import (
 type recorder struct {
 	respwriter.Writer
 
-	// switched is when a 101 Switching Protocols was written.
+	// switched is when a 101 Switching Protocols was written; it is read
+	// only when Code is 101, which OnStatus sets with it.
 	switched time.Time
-	// now is the handler's clock.
-	now func() time.Time
+	// h is the handler whose pool keeps the recorder, and whose clock it
+	// reads.
+	h *Handler
 }
 
-// recorders keeps the recorders of finished requests, each watched by
-// itself (Watch is set once; Tee is never set), so that taking one only
-// fills in the writer and the clock; ServeHTTP puts its own back when the
-// answer is counted.
-var recorders = respwriter.NewPool(func(rec *recorder) { rec.Watch = rec })
-
-// newRecorder returns a recorder over w from the pool that reads the time
-// from now.
-func newRecorder(w http.ResponseWriter, now func() time.Time) *recorder {
-	rec := recorders.Get()
-	rec.ResponseWriter, rec.now = w, now
-	return rec
+// newRecorders returns h's pool of recorders. Each is made watching itself
+// and bound to h (a pool of its own, so that taking one only fills in the
+// writer); ServeHTTP puts its own back when the answer is counted, with
+// what it held of its request cleared (its writer, status and the caller
+// careq_auth left on it; switched is not read before a 101 sets it again,
+// and Watch and h stay).
+func newRecorders(h *Handler) *respwriter.Pool[recorder] {
+	return respwriter.NewPool(func(rec *recorder) { rec.Watch, rec.h = rec, h })
 }
 
 // OnStatus notes when a protocol switch was answered.
 func (rec *recorder) OnStatus(code int) bool {
 	if code == http.StatusSwitchingProtocols {
-		rec.switched = rec.now()
+		rec.switched = rec.h.now()
 	}
 	return true
 }
 
-// WriteHeader is the Writer's, with OnStatus called directly (and inlined)
-// rather than through the Watcher interface: every answer passes here.
+// WriteHeader is the Writer's, with what OnStatus does written in place
+// rather than called through the Watcher interface: every answer passes
+// here (even an inlined call leaves a marker instruction behind).
 func (rec *recorder) WriteHeader(code int) {
 	if rec.First(code) {
-		rec.OnStatus(code)
+		if code == http.StatusSwitchingProtocols {
+			rec.switched = rec.h.now()
+		}
 	}
 	rec.ResponseWriter.WriteHeader(code)
-}
-
-// release clears what rec holds of its request (its writer, status and
-// switch time; the clock and Watch stay, as the pool prepares them) and
-// puts it back; rec must not be used after.
-func (rec *recorder) release() {
-	rec.ResponseWriter, rec.Code, rec.switched = nil, 0, time.Time{}
-	rec.SetCallerIdentity(nil) // careq_auth's caller is this request's only
-	recorders.Put(rec)
 }

@@ -114,19 +114,37 @@ func (testCaller) UserID() string       { return "nurse-7" }
 func (testCaller) HasScope(string) bool { return false }
 
 // TestRecorderCarriesNoCallerOn: careq_auth leaves its caller on the
-// recorder (caller.Carrier); a recorder put back and taken again for the
-// next request carries none. The pool hands the same recorder back on the
-// same goroutine, so a release that kept the caller fails here.
+// recorder careq_metrics passes on (caller.Carrier); the recorder the next
+// request is given carries none. The handler's pool hands the same
+// recorder back on the same goroutine, so a put-back that kept the caller
+// fails here.
 func TestRecorderCarriesNoCallerOn(t *testing.T) {
+	h := newHandler(t, routeName("carrier"))
+	var carried caller.Identity
+	setCaller := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		caller.SetIdentity(w, r, testCaller{})
+		carried = caller.IdentityOf(w, nil)
+		return nil
+	})
+	var left caller.Identity
+	look := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if c, ok := w.(caller.Carrier); ok {
+			left = c.CallerIdentity()
+		}
+		return nil
+	})
 	for range 20 {
-		rec := newRecorder(httptest.NewRecorder(), time.Now)
-		caller.SetIdentity(rec, httptest.NewRequest("GET", "/", nil), testCaller{})
-		if rec.CallerIdentity() == nil {
+		if err := h.ServeHTTP(httptest.NewRecorder(), newRequest("GET", "/"), setCaller); err != nil {
+			t.Fatal(err)
+		}
+		if carried != (testCaller{}) {
 			t.Fatal("the recorder does not carry the caller")
 		}
-		rec.release()
-		if next := newRecorder(httptest.NewRecorder(), time.Now); next.CallerIdentity() != nil {
-			t.Fatal("a recorder taken again carries the previous request's caller")
+		if err := h.ServeHTTP(httptest.NewRecorder(), newRequest("GET", "/"), look); err != nil {
+			t.Fatal(err)
+		}
+		if left != nil {
+			t.Fatal("the next request's recorder carries the previous request's caller")
 		}
 	}
 }

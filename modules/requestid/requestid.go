@@ -79,11 +79,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	defer h.recoverPanic(r, id, &err)
-	sw := newStamper(w, vals)
+	// Taken here rather than in a constructor, which would be too large
+	// for the compiler to inline: a call on every request.
+	sw := stampers.Get()
+	sw.ResponseWriter, sw.id = w, vals
 	err = next.ServeHTTP(sw, r)
+	if err == nil {
+		sw.release()
+		return nil
+	}
 	written := sw.Code != 0
 	sw.release()
-	if err != nil && !written && sv.inPlace {
+	if !written && sv.inPlace {
 		if a := edge.Annotated(r, err); a != nil {
 			// careq_queue's 503 (the queue's replica is down or its
 			// breaker open): rendered in place as well, rather than
@@ -101,11 +108,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		w.Header()[reqid.Header] = vals
 		return edge.Write(w, r, pe, id)
 	}
-	if err != nil {
-		// An annotated plain error (careq_queue's 503) gets its headers
-		// even where no careq_problem renders it (issue #11).
-		edge.SetAnnotatedHeaders(w.Header(), r, err)
-	}
+	// An annotated plain error (careq_queue's 503) gets its headers even
+	// where no careq_problem renders it (issue #11).
+	edge.SetAnnotatedHeaders(w.Header(), r, err)
 	return err
 }
 

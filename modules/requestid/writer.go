@@ -1,8 +1,6 @@
 package requestid
 
 import (
-	"net/http"
-
 	"github.com/careq/gateway/internal/reqid"
 	"github.com/careq/gateway/internal/respwriter"
 )
@@ -22,14 +20,8 @@ type stamper struct {
 
 // stampers keeps the stampers of finished requests, each watched by
 // itself and otherwise zero, so that taking one costs no more than
-// filling in its writer and id.
+// filling in its writer and id (ServeHTTP does).
 var stampers = respwriter.NewPool(func(s *stamper) { s.Watch = s })
-
-func newStamper(w http.ResponseWriter, id []string) *stamper {
-	s := stampers.Get()
-	s.ResponseWriter, s.id = w, id
-	return s
-}
 
 // OnStatus stamps the id on the answer's header.
 func (s *stamper) OnStatus(int) bool {

@@ -104,11 +104,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	defer b.Done()
-	fw := writers.Get() // watched by itself, otherwise zero
+	fw := writers.Get() // zero
 	fw.ResponseWriter, fw.body = w, b
 	err := next.ServeHTTP(fw, r)
 	swallowed := fw.swallowed
-	*fw = faultWriter{Writer: respwriter.Writer{Watch: fw}}
+	*fw = faultWriter{}
 	writers.Put(fw)
 	if f := b.Err(); f != nil && (swallowed || err != nil) {
 		return h.answer(w, f)
@@ -143,33 +143,28 @@ func (h *Handler) answer(w http.ResponseWriter, f *clientbody.Fault) error {
 
 // faultWriter keeps reverse_proxy's 499 (its record of a client
 // cancellation) from being written when the cancellation was the client's
-// body fault, so that the 4xx for it can be answered instead. The shared
-// respwriter.Writer tells it of the status.
+// body fault, so that the 4xx for it can be answered instead. It watches
+// nothing through the shared respwriter.Writer: only an explicit status
+// can be that 499, and WriteHeader sees every one; the Writer records the
+// first final status, as for every module.
 type faultWriter struct {
 	respwriter.Writer
 	body      *clientbody.Body
 	swallowed bool
 }
 
-// writers keeps fault writers watched by themselves and otherwise zero.
-var writers = respwriter.NewPool(func(fw *faultWriter) { fw.Watch = fw })
+// writers keeps fault writers, zero.
+var writers = respwriter.NewPool[faultWriter](nil)
 
-// OnStatus drops the 499 of a body fault and passes anything else.
-func (fw *faultWriter) OnStatus(code int) bool {
-	if code == 499 && fw.body.Fault() != clientbody.None {
-		fw.swallowed = true
-		return false
-	}
-	return true
-}
-
-// WriteHeader is the Writer's, with OnStatus called directly (and inlined)
-// rather than through the Watcher interface: every answer passes here.
+// WriteHeader drops the 499 of a body fault when it is the first final
+// status (the next one is then taken as the first) and passes anything
+// else.
 func (fw *faultWriter) WriteHeader(code int) {
-	if fw.First(code) && !fw.OnStatus(code) {
-		fw.Code = 0 // dropped: the next status is the first
+	if code == 499 && fw.Code == 0 && fw.body.Fault() != clientbody.None {
+		fw.swallowed = true
 		return
 	}
+	fw.First(code)
 	fw.ResponseWriter.WriteHeader(code)
 }
 
