@@ -24,13 +24,43 @@ type classifier struct {
 }
 
 // rule is a Condition compiled, its method already met: every non-empty
-// field must hold, and within a field any value will do.
+// field must hold, and within a field any value will do. The first path
+// and user pattern are held in the rule itself (a condition usually names
+// one), so that most mismatches are found inline, without a call.
 type rule struct {
-	class  int
-	others []string // a method outside stdmethod: one of these (nil: any)
-	paths  []glob
-	users  []glob
-	scopes []string
+	class   int
+	hasPath bool // path and paths hold the path patterns
+	hasUser bool // user and users hold the user patterns
+	path    glob // the first path pattern
+	user    glob // the first user pattern
+	paths   []glob
+	users   []glob   // the other patterns, if any
+	others  []string // a method outside stdmethod: one of these (nil: any)
+	scopes  []string
+}
+
+// newRule compiles the patterns of a condition of class i.
+func newRule(i int, w Condition) rule {
+	ru := rule{class: i, scopes: w.Scope}
+	if ps := compileGlobs(w.Path); ps != nil {
+		ru.hasPath, ru.path, ru.paths = true, ps[0], ps[1:]
+	}
+	if us := compileGlobs(w.User); us != nil {
+		ru.hasUser, ru.user, ru.users = true, us[0], us[1:]
+	}
+	return ru
+}
+
+// matchOne reports whether s, non-empty, matches g or one of rest: g's
+// inline rejection settles most mismatches without a call.
+func matchOne(g *glob, rest []glob, s string) bool {
+	if s == "" {
+		return false
+	}
+	if !g.rejects(s) && g.matchRest(s) {
+		return true
+	}
+	return len(rest) > 0 && anyGlob(rest, s)
 }
 
 // compileClasses compiles the classes' conditions; the patterns are
@@ -43,7 +73,7 @@ func compileClasses(classes []Class) *classifier {
 			when = []Condition{{}} // takes every request that reaches it
 		}
 		for _, w := range when {
-			ru := rule{class: i, paths: compileGlobs(w.Path), users: compileGlobs(w.User), scopes: w.Scope}
+			ru := newRule(i, w)
 			var std uint16 // the standard methods named
 			for _, m := range w.Method {
 				if k := stdmethod.Index(m); k < stdmethod.Count {
@@ -72,16 +102,17 @@ func compileClasses(classes []Class) *classifier {
 // cheap checks go first, and the caller is looked up only if needed.
 func (c *classifier) classify(w http.ResponseWriter, r *http.Request) int {
 	rules := c.byMethod[stdmethod.Index(r.Method)]
+	p := r.URL.Path
 	f := requestFacts{w: w, r: r}
 	for i := range rules {
 		ru := &rules[i]
-		if ru.paths != nil && !anyGlob(ru.paths, r.URL.Path) {
+		if ru.hasPath && !matchOne(&ru.path, ru.paths, p) {
 			continue
 		}
 		if ru.others != nil && !anyEqual(ru.others, r.Method) {
 			continue
 		}
-		if ru.users != nil && !anyGlob(ru.users, f.userID()) {
+		if ru.hasUser && !matchOne(&ru.user, ru.users, f.userID()) {
 			continue
 		}
 		if ru.scopes == nil || f.hasAnyScope(ru.scopes) {
