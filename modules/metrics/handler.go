@@ -138,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if hold != nil && rec.Code == http.StatusSwitchingProtocols && err == nil {
 		// careq_tunnel may have taken the tunnel over and returned: it
 		// stays in flight, and is counted, when it closes (issue #17).
-		if rm.deferTunnel(hold, methodIndex(r.Method), rec.switched, start, h.now) {
+		if rm.deferTunnel(hold, methodIndex(r.Method), rec.switched, start) {
 			h.putRecorder(rec)
 			return nil
 		}
@@ -159,7 +159,7 @@ func (h *Handler) putRecorder(rec *recorder) {
 // deferTunnel hands the count of an upgrade answered 101 to the tunnel that
 // took it over, if one did, and reports whether it did. The count keeps
 // only the method, not the request.
-func (rm *routeMetrics) deferTunnel(hold *handover.Hold, method int, switched, start time.Time, now func() time.Time) bool {
+func (rm *routeMetrics) deferTunnel(hold *handover.Hold, method int, switched, start time.Time) bool {
 	return hold.Defer(func() {
 		rm.inFlight.Dec()
 		rm.requests.counter(sourceBackend*numMethods+method, codeIndex(http.StatusSwitchingProtocols)).Inc()
