@@ -71,11 +71,14 @@ func TestTCPStatesSeesARealSocket(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		m, all := tcpStates(ports)
-		if m.timeWait == 1 && m.closedByOwn == 1 && all.timeWait >= 1 {
+		// Other sockets on this busy machine may share the port (an
+		// earlier connection that used it as its ephemeral port), so the
+		// test's own socket is one of those counted, not the only one.
+		if m.timeWait >= 1 && m.closedByOwn >= 1 && all.timeWait >= m.timeWait {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("tcpStates(%v) = %+v (all %+v), want one socket in TIME_WAIT closed by the listening side", ports, m, all)
+			t.Fatalf("tcpStates(%v) = %+v (all %+v), want the test's socket in TIME_WAIT, closed by the listening side", ports, m, all)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
