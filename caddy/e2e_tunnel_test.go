@@ -191,11 +191,35 @@ func TestTunnelReturnsRequestGoroutine(t *testing.T) {
 // TestTunnelCapHoldsUntilClose is the tunnel cap through careq_tunnel: the
 // request's ServeHTTP returns while the tunnel is open, and the cap must
 // still count it. Two tunnels are open; a third is refused 429 while the
-// two still carry messages; once one closes, a new one is admitted.
+// two still carry messages; once one closes, a new one is admitted. The
+// tunnel leaves its Hold on the request's writer: in the first site
+// careq_metrics' (or careq_request_id's) writer comes before careq_caps,
+// in the second careq_caps is given Caddy's own writer and must wrap it.
 func TestTunnelCapHoldsUntilClose(t *testing.T) {
 	backend := wsHeaders(t)
-	gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	startGateway(t, tunnelConfig(gw, backend.Listener.Addr().String(), true, ""), gw)
+	for _, tt := range []struct {
+		name string
+		drop string // lines taken out of tunnelConfig's site
+	}{
+		{"after careq_metrics", ""},
+		{"first in the route", "\tcareq_request_id\n\tcareq_metrics live\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			cfg := tunnelConfig(gw, backend.Listener.Addr().String(), true, "")
+			if tt.drop != "" {
+				if !strings.Contains(cfg, tt.drop) {
+					t.Fatalf("the site has no %q to take out:\n%s", tt.drop, cfg)
+				}
+				cfg = strings.Replace(cfg, tt.drop, "", 1)
+			}
+			startGateway(t, cfg, gw)
+			tunnelCapHoldsUntilClose(t, gw)
+		})
+	}
+}
+
+func tunnelCapHoldsUntilClose(t *testing.T, gw string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	url := "ws://" + gw + "/live"

@@ -5,30 +5,39 @@
 // careq_tunnel returns a WebSocket's request goroutine once the tunnel is
 // open: ServeHTTP returns while the tunnel goes on. A handler that counts
 // a tunnel until it closes (careq_caps' tunnel cap, careq_metrics' request
-// in flight) would otherwise let go when its ServeHTTP returns. It asks for
-// the request's Hold before calling next (With), and after next returns
-// hands its release to the Hold (Defer): if a tunnel took the request over
-// (Take) and is still open, the release runs when the tunnel closes;
-// otherwise Defer says so and the handler releases at once.
+// in flight) would otherwise let go when its ServeHTTP returns. When the
+// tunnel takes the request over (Take), it leaves a Hold on the request's
+// writer; after next returns, such a handler looks for it (Of) and hands
+// its release to it (Defer): if the tunnel is still open, the release runs
+// when it closes; otherwise (no tunnel took the request, or it has closed
+// already) the handler releases at once.
 //
-// Only upgrade requests carry a Hold (one allocation each); every other
-// request goes on without one.
+// The Hold is kept on a Carrier: the outermost one among the writers of
+// the request (every CareQ writer is one), so that every handler after it
+// finds the same Hold by walking its own writer's Unwrap chain. A request
+// no tunnel takes carries none and costs nothing; only the handlers of an
+// upgrade look. A handler that needs the Hold and is given no Carrier
+// wraps its writer in one (Carries).
 package handover
 
 import (
-	"context"
 	"net/http"
 	"sync"
 )
 
-type ctxKey struct{}
+// Carrier is a per-request ResponseWriter a Hold can be left on; the
+// writer is the request's own (made, or taken from a pool and cleared,
+// for one request), so a Hold on it is never another request's.
+type Carrier interface {
+	// HoldSlot returns where this writer keeps a Hold.
+	HoldSlot() **Hold
+}
 
 // state is where a Hold is in its life.
 type state uint8
 
 const (
-	open   state = iota // no tunnel has taken the request
-	taken               // a tunnel holds it: releases wait for its close
+	taken  state = iota // a tunnel holds the request: releases wait for its close
 	closed              // the tunnel has closed: releases run at once
 )
 
@@ -41,20 +50,49 @@ type Hold struct {
 	releases []func()
 }
 
-// With returns r with a Hold in its context and the Hold, or r and the
-// Hold already there (several handlers share one).
-func With(r *http.Request) (*http.Request, *Hold) {
-	if h := From(r.Context()); h != nil {
-		return r, h
+// slot returns the slot of the outermost Carrier among w and the writers
+// it wraps (followed through Unwrap, as http.ResponseController does), or
+// nil if there is none.
+func slot(w http.ResponseWriter) **Hold {
+	var s **Hold
+	for w != nil {
+		if c, ok := w.(Carrier); ok {
+			s = c.HoldSlot()
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
 	}
-	h := new(Hold)
-	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, h)), h
+	return s
 }
 
-// From returns the Hold in ctx, or nil.
-func From(ctx context.Context) *Hold {
-	h, _ := ctx.Value(ctxKey{}).(*Hold)
-	return h
+// Carries reports whether a Hold can be left on w or a writer it wraps.
+func Carries(w http.ResponseWriter) bool { return slot(w) != nil }
+
+// Of returns the Hold a tunnel left on w or a writer it wraps, or nil.
+func Of(w http.ResponseWriter) *Hold {
+	if s := slot(w); s != nil {
+		return *s
+	}
+	return nil
+}
+
+// Take marks the request of w as held by a tunnel, leaving a Hold on its
+// outermost Carrier, and returns the function the tunnel calls once when
+// it closes: it runs every release handed over by then, and makes later
+// Defers report false. With no Carrier no handler waits for the tunnel,
+// and Take returns a function that does nothing.
+func Take(w http.ResponseWriter) (closed func()) {
+	s := slot(w)
+	if s == nil {
+		return func() {}
+	}
+	if *s == nil {
+		*s = new(Hold)
+	}
+	return (*s).close
 }
 
 // Defer hands release to the tunnel that took the request, to run when the
@@ -72,22 +110,6 @@ func (h *Hold) Defer(release func()) bool {
 	}
 	h.releases = append(h.releases, release)
 	return true
-}
-
-// Take marks the request as held by a tunnel and returns the function the
-// tunnel calls once when it closes: it runs every release handed over by
-// then, and makes later Defers report false. Take on a nil Hold returns a
-// function that does nothing.
-func (h *Hold) Take() (closed func()) {
-	if h == nil {
-		return func() {}
-	}
-	h.mu.Lock()
-	if h.st == open {
-		h.st = taken
-	}
-	h.mu.Unlock()
-	return h.close
 }
 
 // close ends the hold and runs the releases, newest first (as the

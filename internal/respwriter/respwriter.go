@@ -22,6 +22,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/careq/gateway/internal/caller"
+	"github.com/careq/gateway/internal/handover"
 )
 
 // Watcher is told of an answer's status before it is written.
@@ -57,7 +58,14 @@ type Writer struct {
 
 	// id is the caller careq_auth left on this writer (caller.Carrier).
 	id caller.Identity
+	// hold is the Hold careq_tunnel left on this writer
+	// (handover.Carrier).
+	hold *handover.Hold
 }
+
+// HoldSlot returns where w keeps the Hold of a tunnel (handover.Carrier);
+// Reset, or clearing the Writer, takes it off.
+func (w *Writer) HoldSlot() **handover.Hold { return &w.hold }
 
 // CallerIdentity returns the caller left on w or, if none, on the writer
 // it wraps when that is a caller.Carrier too; nil if none.
@@ -169,4 +177,5 @@ var (
 	_ http.Pusher         = (*Writer)(nil)
 	_ io.ReaderFrom       = (*Writer)(nil)
 	_ caller.Carrier      = (*Writer)(nil)
+	_ handover.Carrier    = (*Writer)(nil)
 )

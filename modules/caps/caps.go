@@ -19,6 +19,7 @@ import (
 	"github.com/careq/gateway/internal/cfgparse"
 	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/handover"
+	"github.com/careq/gateway/internal/respwriter"
 	"github.com/careq/gateway/internal/statusboard"
 	"github.com/careq/gateway/internal/usagepool"
 )
@@ -211,15 +212,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // serveTunnel serves an upgrade that holds a tunnel slot. A tunnel that
 // careq_tunnel takes over outlives this ServeHTTP: the slot is handed to
 // it and given back when the tunnel closes (issue #17).
+//
+// The tunnel leaves its Hold on the request's writer; a writer that cannot
+// carry one (a route with no other CareQ writer before careq_caps) is
+// wrapped in one that can.
 func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, hk uint64) error {
-	r, hold := handover.With(r)
-	defer func() {
-		release := func() { h.done(hk, kindTunnels) }
-		if !hold.Defer(release) {
-			release()
-		}
-	}()
+	if !handover.Carries(w) {
+		cw := new(respwriter.Writer)
+		cw.Reset(w)
+		w = cw
+	}
+	defer h.doneTunnel(w, hk)
 	return next.ServeHTTP(w, r)
+}
+
+// doneTunnel gives back a tunnel's slot, or hands it to the tunnel that
+// took the request over and is still open, to give back when it closes.
+func (h *Handler) doneTunnel(w http.ResponseWriter, hk uint64) {
+	if hold := handover.Of(w); hold != nil && hold.Defer(func() { h.done(hk, kindTunnels) }) {
+		return
+	}
+	h.done(hk, kindTunnels)
 }
 
 // done gives back what ServeHTTP acquired; deferred, so a panic further

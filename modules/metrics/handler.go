@@ -14,7 +14,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/careq/gateway/internal/caller"
 	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/handover"
 	"github.com/careq/gateway/internal/respwriter"
@@ -130,15 +129,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			panic(p) // careq_request_id answers it, with the log and stack
 		}
 	}()
-	var hold *handover.Hold
-	if caller.IsTunnel(r) {
-		r, hold = handover.With(r)
-	}
 	err := next.ServeHTTP(rec, r)
-	if hold != nil && rec.Code == http.StatusSwitchingProtocols && err == nil {
+	if rec.Code == http.StatusSwitchingProtocols && err == nil {
 		// careq_tunnel may have taken the tunnel over and returned: it
 		// stays in flight, and is counted, when it closes (issue #17).
-		if rm.deferTunnel(hold, methodIndex(r.Method), rec.switched, start) {
+		if rm.deferTunnel(handover.Of(rec), methodIndex(r.Method), rec.switched, start) {
 			h.putRecorder(rec)
 			return nil
 		}
@@ -153,6 +148,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 func (h *Handler) putRecorder(rec *recorder) {
 	rec.ResponseWriter, rec.Code = nil, 0
 	rec.SetCallerIdentity(nil) // careq_auth's caller is this request's only
+	*rec.HoldSlot() = nil      // and so is careq_tunnel's Hold
 	h.recorders.Put(rec)
 }
 

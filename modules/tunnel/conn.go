@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +32,9 @@ func tunnelOf(ctx context.Context) *tunnel {
 type tunnel struct {
 	// h is the handler (config) that opened it.
 	h *Handler
-	// hold carries the releases of the handlers before it (may be nil).
-	hold *handover.Hold
+	// w is the writer the handler was given, until start: the handlers
+	// before it that wait for the tunnel's close find its Hold there.
+	w http.ResponseWriter
 
 	// mu guards back and started until the tunnel starts.
 	mu      sync.Mutex
@@ -86,8 +88,8 @@ func (t *tunnel) start(client net.Conn, rest []byte) {
 	t.started = true
 	t.client = client
 	t.mu.Unlock()
-	t.release = t.hold.Take()
-	t.hold = nil
+	t.release = handover.Take(t.w)
+	t.w = nil
 	if !t.h.set.add(t) {
 		t.closeBoth()
 		t.release()

@@ -33,7 +33,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/careq/gateway/internal/caller"
-	"github.com/careq/gateway/internal/handover"
 )
 
 const moduleName = "careq_tunnel"
@@ -127,7 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if r.ProtoMajor != 1 || !caller.IsTunnel(r) {
 		return next.ServeHTTP(w, r)
 	}
-	t := &tunnel{h: h, hold: handover.From(r.Context())}
+	t := &tunnel{h: h, w: w}
 	r = r.WithContext(withTunnel(r.Context(), t))
 	return next.ServeHTTP(&hijacker{ResponseWriter: w, t: t}, r)
 }
