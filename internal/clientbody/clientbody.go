@@ -96,8 +96,13 @@ func Of(r *http.Request) *Body {
 // returns the guard; nil when r has no body. The deadline is the
 // connection's read deadline, set through w, and cleared once the body
 // has ended or by Done.
+//
+// An HTTP/1.x request with neither a Content-Length nor a
+// Transfer-Encoding has no body (RFC 9112, section 6.3), whatever reader
+// Caddy wrapped around net/http's empty one: a GET is not guarded.
 func Guard(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) *Body {
-	if r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody ||
+		(r.ProtoMajor == 1 && r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		return nil
 	}
 	if b := Of(r); b != nil {

@@ -66,6 +66,29 @@ func TestGuardOnce(t *testing.T) {
 	if Guard(w, httptest.NewRequest(http.MethodGet, "/", nil), 0, 0) != nil {
 		t.Error("a request without a body got a guard")
 	}
+	// Caddy wraps net/http's empty body in a reader of its own: an
+	// HTTP/1.x request with no length and no Transfer-Encoding still has
+	// none, and gets no guard; a chunked one, or an HTTP/2 one whose
+	// length is unknown, does.
+	for _, tt := range []struct {
+		name  string
+		proto int
+		cl    int64
+		te    []string
+		want  bool
+	}{
+		{"HTTP/1.1, no length", 1, 0, nil, false},
+		{"HTTP/1.1, chunked", 1, -1, []string{"chunked"}, true},
+		{"HTTP/1.1, 5 bytes", 1, 5, nil, true},
+		{"HTTP/2, no length", 2, 0, nil, true},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Body = io.NopCloser(strings.NewReader(""))
+		r.ProtoMajor, r.ContentLength, r.TransferEncoding = tt.proto, tt.cl, tt.te
+		if got := Guard(w, r, 0, 0) != nil; got != tt.want {
+			t.Errorf("%s: guarded %v, want %v", tt.name, got, tt.want)
+		}
+	}
 	var none *Body
 	if none.Fault() != None || !none.Ended().IsZero() || none.Err() != nil {
 		t.Error("a nil guard reports something")

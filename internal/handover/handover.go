@@ -17,7 +17,7 @@
 // finds the same Hold by walking its own writer's Unwrap chain. A request
 // no tunnel takes carries none and costs nothing; only the handlers of an
 // upgrade look. A handler that needs the Hold and is given no Carrier
-// wraps its writer in one (Carries).
+// wraps its writer in one (SlotOf).
 package handover
 
 import (
@@ -68,8 +68,14 @@ func slot(w http.ResponseWriter) **Hold {
 	return s
 }
 
-// Carries reports whether a Hold can be left on w or a writer it wraps.
-func Carries(w http.ResponseWriter) bool { return slot(w) != nil }
+// Slot is where the Hold of a request's tunnel is kept: a Carrier's. A
+// handler that finds it before calling next reads it after next returns
+// without walking the writers again.
+type Slot **Hold
+
+// SlotOf returns the Slot of w or a writer it wraps, nil if none can carry
+// a Hold.
+func SlotOf(w http.ResponseWriter) Slot { return slot(w) }
 
 // Of returns the Hold a tunnel left on w or a writer it wraps, or nil.
 func Of(w http.ResponseWriter) *Hold {

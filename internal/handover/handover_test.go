@@ -77,12 +77,12 @@ func TestHold(t *testing.T) {
 	}
 }
 
-func TestCarries(t *testing.T) {
+func TestSlotOf(t *testing.T) {
 	rec := httptest.NewRecorder()
-	if Carries(rec) || Carries(newPlain(rec)) || Of(newPlain(rec)) != nil {
+	if SlotOf(rec) != nil || SlotOf(newPlain(rec)) != nil || Of(newPlain(rec)) != nil {
 		t.Fatal("a writer with no Carrier below it was taken for one")
 	}
-	if !Carries(newPlain(wrap(rec))) {
+	if w := wrap(rec); SlotOf(newPlain(w)) != w.HoldSlot() {
 		t.Fatal("a Carrier behind a writer that unwraps to it was not found")
 	}
 	Take(newPlain(rec))() // no Carrier: nothing to leave, nothing to run

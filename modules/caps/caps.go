@@ -217,19 +217,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // carry one (a route with no other CareQ writer before careq_caps) is
 // wrapped in one that can.
 func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, hk uint64) error {
-	if !handover.Carries(w) {
+	s := handover.SlotOf(w)
+	if s == nil {
 		cw := new(respwriter.Writer)
 		cw.Reset(w)
-		w = cw
+		w, s = cw, cw.HoldSlot()
 	}
-	defer h.doneTunnel(w, hk)
+	defer h.doneTunnel(s, hk)
 	return next.ServeHTTP(w, r)
 }
 
 // doneTunnel gives back a tunnel's slot, or hands it to the tunnel that
 // took the request over and is still open, to give back when it closes.
-func (h *Handler) doneTunnel(w http.ResponseWriter, hk uint64) {
-	if hold := handover.Of(w); hold != nil && hold.Defer(func() { h.done(hk, kindTunnels) }) {
+func (h *Handler) doneTunnel(s handover.Slot, hk uint64) {
+	if hold := *s; hold != nil && hold.Defer(func() { h.done(hk, kindTunnels) }) {
 		return
 	}
 	h.done(hk, kindTunnels)

@@ -130,10 +130,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}()
 	err := next.ServeHTTP(rec, r)
-	if rec.Code == http.StatusSwitchingProtocols && err == nil {
+	if rec.Code == http.StatusSwitchingProtocols {
 		// careq_tunnel may have taken the tunnel over and returned: it
 		// stays in flight, and is counted, when it closes (issue #17).
-		if rm.deferTunnel(handover.Of(rec), methodIndex(r.Method), rec.switched, start) {
+		// Its Hold is this request's only: a tunnel leaves one only after
+		// a 101, so only then may rec hold one to clear.
+		hold := handover.Of(rec)
+		*rec.HoldSlot() = nil
+		if err == nil && rm.deferTunnel(hold, methodIndex(r.Method), rec.switched, start) {
 			h.putRecorder(rec)
 			return nil
 		}
@@ -148,7 +152,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 func (h *Handler) putRecorder(rec *recorder) {
 	rec.ResponseWriter, rec.Code = nil, 0
 	rec.SetCallerIdentity(nil) // careq_auth's caller is this request's only
-	*rec.HoldSlot() = nil      // and so is careq_tunnel's Hold
 	h.recorders.Put(rec)
 }
 
