@@ -27,6 +27,7 @@ func main() {
 	openloop := flag.Bool("openloop", false, "instead of the throughput run, bare and the full chain at fixed rates with vegeta (about 4 minutes)")
 	tlsFlag := flag.Bool("tls", false, "instead of the throughput run, bare and the full chain over HTTPS (tls internal): HTTPS/1.1, HTTP/2 and new connections (about 2 minutes)")
 	openConnsFlag := flag.Int("open-conns", openConns, "with -openloop, the client's connections per gateway (0: vegeta's default, no cap)")
+	openRounds := flag.Int("open-rounds", 3, "with -openloop, interleaved rounds per point (a p99 from three rounds of 10 s moves a lot on a shared machine)")
 	displays := flag.Int("displays", 0, "instead of the throughput run, this many WebSocket live displays through the full chain (10000: about 2 minutes)")
 	flag.Parse()
 	if *displays > 0 {
@@ -52,7 +53,7 @@ func main() {
 		return
 	}
 	if *openloop {
-		plan := openPlan{rounds: 3, duration: 10 * time.Second, capacity: 5 * time.Second, conns: *openConnsFlag}
+		plan := openPlan{rounds: max(*openRounds, 1), duration: 10 * time.Second, capacity: 5 * time.Second, conns: *openConnsFlag}
 		if *smoke {
 			plan = openPlan{rounds: 1, duration: time.Second, capacity: time.Second, conns: *openConnsFlag}
 		}

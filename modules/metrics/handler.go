@@ -133,11 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if rec.Code == http.StatusSwitchingProtocols {
 		// careq_tunnel may have taken the tunnel over and returned: it
 		// stays in flight, and is counted, when it closes (issue #17).
-		// Its Hold is this request's only: a tunnel leaves one only after
-		// a 101, so only then may rec hold one to clear.
-		hold := handover.Of(rec)
-		*rec.HoldSlot() = nil
-		if err == nil && rm.deferTunnel(hold, methodIndex(r.Method), rec.switched, start) {
+		if err == nil && rm.deferTunnel(handover.Of(rec), methodIndex(r.Method), rec.switched, start) {
 			h.putRecorder(rec)
 			return nil
 		}
@@ -150,8 +146,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // putRecorder clears what rec held of its request, as the pool prepares a
 // recorder, and puts it back; rec must not be used after.
 func (h *Handler) putRecorder(rec *recorder) {
-	rec.ResponseWriter, rec.Code = nil, 0
-	rec.SetCallerIdentity(nil) // careq_auth's caller is this request's only
+	// Its writer, status, the caller careq_auth left and the Hold
+	// careq_tunnel left are this request's only.
+	rec.Writer = respwriter.Writer{Watch: rec}
 	h.recorders.Put(rec)
 }
 

@@ -25,9 +25,9 @@ type recorder struct {
 // newRecorders returns h's pool of recorders. Each is made watching itself
 // and bound to h (a pool of its own, so that taking one only fills in the
 // writer); ServeHTTP puts its own back when the answer is counted, with
-// what it held of its request cleared (its writer, status and the caller
-// careq_auth left on it; switched is not read before a 101 sets it again,
-// and Watch and h stay).
+// what it held of its request cleared (its whole Writer: the writer, the
+// status, the caller careq_auth left on it and the Hold careq_tunnel left;
+// switched is not read before a 101 sets it again, and Watch and h stay).
 func newRecorders(h *Handler) *respwriter.Pool[recorder] {
 	return respwriter.NewPool(func(rec *recorder) { rec.Watch, rec.h = rec, h })
 }
