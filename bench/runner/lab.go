@@ -28,6 +28,9 @@ type lab struct {
 	// tls makes bare.Caddyfile and full.Caddyfile sites HTTPS on
 	// localhost with `tls internal` (HTTP/2 and HTTP/1.1).
 	tls bool
+	// given is every address addr has handed out, so that it never hands
+	// out one twice (the kernel may give a closed port again at once).
+	given map[string]bool
 }
 
 func (l *lab) goBuild(out, pkg string) error {
@@ -42,12 +45,21 @@ func (l *lab) goBuild(out, pkg string) error {
 
 // addr returns a loopback address whose port was free a moment ago.
 func (l *lab) addr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	if l.given == nil {
+		l.given = map[string]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		a := ln.Addr().String()
+		ln.Close()
+		if !l.given[a] {
+			l.given[a] = true
+			return a
+		}
+	}
 }
 
 // start runs a program pinned to cpu (when taskset exists) with env added.

@@ -181,3 +181,20 @@ func TestOpenClientReusesItsConnections(t *testing.T) {
 		t.Errorf("%d sockets to the server in TIME_WAIT while the client holds its connections, want 0", m.timeWait)
 	}
 }
+
+// The lab never hands out one address twice: the kernel may give a port
+// that was just closed again, and two sites of one Caddyfile on the same
+// address make it ambiguous (the displays run failed so once). With 2,000
+// addresses out of about 28,000 ephemeral ports, a repeat is all but
+// certain without the check.
+func TestLabAddrNeverRepeats(t *testing.T) {
+	var l lab
+	seen := map[string]bool{}
+	for range 2000 {
+		a := l.addr()
+		if seen[a] {
+			t.Fatalf("addr handed out %s twice", a)
+		}
+		seen[a] = true
+	}
+}
