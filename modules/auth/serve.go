@@ -152,9 +152,10 @@ func (h *Handler) limited(r *http.Request) bool {
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, id *identity) {
 	decisionCounter[id.kind].Inc()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		// The id is set (the rate limiter keys on it); the rest is answered
-		// on demand.
-		repl.Set("http.auth.user.id", id.userVal)
+		// Every placeholder of the caller, the id too, is answered on
+		// demand: setting the id would cost a map insert (and growth) on
+		// every request, and the modules that key on it read the caller
+		// from w or IdentityVar (caller.Keyer), not from the replacer.
 		repl.Map(id.placeholder)
 	}
 	// Read directly by modules that decide by the caller on every

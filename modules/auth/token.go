@@ -55,13 +55,16 @@ func (id *identity) seal() *identity {
 	return id
 }
 
-// lookup answers the identity's placeholders other than the user id. A
-// request's claims are looked up only by whoever reads them (a log format,
-// a header template): setting every claim in the replacer on every request
-// would cost a map insert each, and map growth.
+// lookup answers the identity's placeholders. A request's placeholders
+// are looked up only by whoever reads them (the access log's user_id, a
+// header template, a key that is not only the id): setting each in the
+// replacer on every request would cost a map insert each, and map growth.
 func (id *identity) lookup(key string) (any, bool) {
 	if len(key) < len(userPlaceholderPrefix) || key[:len(userPlaceholderPrefix)] != userPlaceholderPrefix {
 		return nil, false
+	}
+	if key == idPlaceholder {
+		return id.userVal, true
 	}
 	if key == scopesPlaceholder {
 		return id.scopesVal, true
@@ -77,6 +80,7 @@ func (id *identity) lookup(key string) (any, bool) {
 const (
 	userPlaceholderPrefix = "http.auth.user."
 	scopesPlaceholder     = userPlaceholderPrefix + "scopes"
+	idPlaceholder         = userPlaceholderPrefix + "id"
 )
 
 // UserID is the caller's id, as {http.auth.user.id} (caller.Identity).
