@@ -128,6 +128,10 @@ func TestAuthE2E(t *testing.T) {
 		{"token signed by another key", "GET", []string{"Authorization", "Bearer " + forged}, 401, `Bearer realm="careq", error="invalid_token"`, "disallowed_algorithm", ""},
 		{"garbage token", "GET", []string{"Authorization", "Bearer abc.def.ghi"}, 401, `Bearer realm="careq", error="invalid_token"`, "malformed_token", ""},
 		{"read token, GET", "GET", []string{"Authorization", "Bearer " + reader, "X-CareQ-User", "admin"}, 200, "", "", "display-1"},
+		// The token above is cached now; the same with a byte that no
+		// token68 holds is not, and its syntax is checked.
+		{"cached token plus a byte not of a token68", "GET", []string{"Authorization", "Bearer " + reader + "!"}, 400, `Bearer realm="careq", error="invalid_request"`, "malformed_authorization", ""},
+		{"cached token, padded twice", "GET", []string{"Authorization", "Bearer " + reader + "=a="}, 400, `Bearer realm="careq", error="invalid_request"`, "malformed_authorization", ""},
 		{"read token, POST", "POST", []string{"Authorization", "Bearer " + reader}, 403, `Bearer realm="careq", error="insufficient_scope", scope="queue:write"`, "insufficient_scope", ""},
 		{"write token, POST", "POST", []string{"Authorization", "Bearer " + writer, "X-CareQ-Scopes", "queue:admin"}, 200, "", "", "kiosk-1"},
 		{"kiosk API key, POST", "POST", []string{"X-API-Key", "careq-dev-kiosk-key"}, 200, "", "", "kiosk-dev"},

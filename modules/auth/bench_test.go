@@ -81,13 +81,13 @@ func BenchmarkCachedCheck(b *testing.B) {
 	h := secretHandler(b)
 	tok := sign(b, jwt.SigningMethodHS256, []byte(testSecret), claims(), "")
 	r := newRequest("GET", "/", "Authorization", "Bearer "+tok)
-	if id, _ := h.checkToken(r, tok); id == nil {
+	if id, _ := h.checkToken(r, tok, true); id == nil {
 		b.Fatal("token refused")
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if id, _ := h.checkToken(r, tok); id == nil {
+			if id, _ := h.checkToken(r, tok, true); id == nil {
 				b.Fatal("token refused")
 			}
 		}

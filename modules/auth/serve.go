@@ -75,14 +75,17 @@ func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 	}
 	switch {
 	case len(authz) == 1:
-		token, why, ok := parseAuthorization(authz[0])
+		token, why, ok := splitBearer(authz[0])
 		if !ok {
 			return nil, why
 		}
 		if h.verifier == nil {
+			if !isToken68(token) {
+				return nil, malformedAuthorization
+			}
 			return nil, unsupportedScheme
 		}
-		return h.checkToken(r, token)
+		return h.checkToken(r, token, false)
 	case len(key) == 1:
 		if !validAPIKey(key[0]) {
 			return nil, malformedAuthorization
@@ -105,21 +108,28 @@ func (h *Handler) authenticate(r *http.Request) (*identity, reason) {
 		if !qok || !isToken68(qtok) {
 			return nil, malformedAuthorization
 		}
-		return h.checkToken(r, qtok)
+		return h.checkToken(r, qtok, true)
 	}
 	return nil, missingCredentials
 }
 
 // checkToken returns the identity of a bearer token, from the cache when it
-// was verified before and has not expired since.
+// was verified before and has not expired since. token68 reports that the
+// caller has checked the token's syntax already; otherwise checkToken
+// checks it for a token it has not cached.
 //
 // A token not cached costs a signature check, so it is first refused
 // cheaply (issue #10) when its address has failed too often (429), or when
 // the same token's signature already failed (the negative cache).
-func (h *Handler) checkToken(r *http.Request, token string) (*identity, reason) {
+func (h *Handler) checkToken(r *http.Request, token string, token68 bool) (*identity, reason) {
 	t := h.now().UnixNano()
 	if id := h.cache.get(token, t); id != nil {
+		// Cached only once verified, so it is a token68: the check of
+		// its syntax is left to the tokens the cache does not know.
 		return id, allowedJWT
+	}
+	if !token68 && !isToken68(token) {
+		return nil, malformedAuthorization
 	}
 	if h.limited(r) {
 		return nil, tooManyFailures
