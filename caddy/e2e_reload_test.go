@@ -35,15 +35,8 @@ func reloadBackend(t *testing.T) *httptest.Server {
 				return
 			}
 			defer c.CloseNow()
-			for {
-				typ, msg, err := c.Read(r.Context())
-				if err != nil {
-					return
-				}
-				if err := c.Write(r.Context(), typ, msg); err != nil {
-					return
-				}
-			}
+			echoAll(r.Context(), c)
+			return
 		}
 		_, _ = io.WriteString(w, "ok")
 	}))

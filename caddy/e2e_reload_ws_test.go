@@ -20,18 +20,24 @@ func wsEcho(t *testing.T) *httptest.Server {
 			return
 		}
 		defer c.CloseNow()
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if err := c.Write(r.Context(), typ, msg); err != nil {
-				return
-			}
-		}
+		echoAll(r.Context(), c)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// echoAll is a test backend's side of a WebSocket: it sends back every
+// message until the connection ends.
+func echoAll(ctx context.Context, c *websocket.Conn) {
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+	}
 }
 
 func wsConfig(gw string, backend string, delay string, marker string) string {

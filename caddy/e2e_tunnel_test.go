@@ -35,15 +35,7 @@ func wsHeaders(t *testing.T) *httptest.Server {
 		if err := c.Write(r.Context(), websocket.MessageText, hdr); err != nil {
 			return
 		}
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if err := c.Write(r.Context(), typ, msg); err != nil {
-				return
-			}
-		}
+		echoAll(r.Context(), c)
 	}))
 	t.Cleanup(srv.Close)
 	return srv

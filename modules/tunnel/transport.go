@@ -9,8 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
-// Transport is Caddy's http transport (every option of `transport http`)
-// that hands the backend's connection of a 101 answer to the request's
+// Transport is Caddy's http transport (every option of `transport http`,
+// and its Provision, Cleanup and Caddyfile reading, promoted) that hands the backend's connection of a 101 answer to the request's
 // careq_tunnel, when the careq_tunnel handler marked the request; every
 // other round trip is the http transport's own.
 type Transport struct {
@@ -23,11 +23,6 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 		ID:  "http.reverse_proxy.transport." + moduleName,
 		New: func() caddy.Module { return new(Transport) },
 	}
-}
-
-// Provision sets up the http transport.
-func (t *Transport) Provision(ctx caddy.Context) error {
-	return t.HTTPTransport.Provision(ctx)
 }
 
 // RoundTrip is the http transport's; a 101 to a request that careq_tunnel
