@@ -13,6 +13,7 @@ import (
 	_ "github.com/careq/gateway/modules/backend"
 	_ "github.com/careq/gateway/modules/breaker"
 	_ "github.com/careq/gateway/modules/caps"
+	_ "github.com/careq/gateway/modules/chain"
 	_ "github.com/careq/gateway/modules/idempotency"
 	_ "github.com/careq/gateway/modules/listener"
 	_ "github.com/careq/gateway/modules/logenc"
