@@ -70,15 +70,7 @@ func brkEcho(w http.ResponseWriter, r *http.Request) {
 	defer c.CloseNow()
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
-	for {
-		typ, msg, err := c.Read(ctx)
-		if err != nil {
-			return
-		}
-		if c.Write(ctx, typ, msg) != nil {
-			return
-		}
-	}
+	echoAll(ctx, c)
 }
 
 func (b *brkBackend) addr() string { return strings.TrimPrefix(b.srv.URL, "http://") }

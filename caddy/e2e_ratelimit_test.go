@@ -36,16 +36,8 @@ func rlStartBackend(t *testing.T) *rlBackend {
 				return
 			}
 			defer c.CloseNow()
-			ctx := r.Context()
-			for {
-				typ, msg, err := c.Read(ctx)
-				if err != nil {
-					return
-				}
-				if err := c.Write(ctx, typ, msg); err != nil {
-					return
-				}
-			}
+			echoAll(r.Context(), c)
+			return
 		}
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ticket"))

@@ -13,18 +13,19 @@ type carrier struct {
 	hold *Hold
 }
 
-func (c *carrier) HoldSlot() **Hold                      { return &c.hold }
-func (c *carrier) Unwrap() http.ResponseWriter           { return c.ResponseWriter }
-func wrap(w http.ResponseWriter) *carrier                { return &carrier{ResponseWriter: w} }
+func (c *carrier) HoldSlot() **Hold            { return &c.hold }
+func (c *carrier) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+func wrap(w http.ResponseWriter) *carrier      { return &carrier{ResponseWriter: w} }
+
+// plain is a writer that carries nothing but lets the writers below it be
+// reached (as Caddy's own wrappers do).
+type plain struct{ http.ResponseWriter }
+
 func (p plain) Unwrap() http.ResponseWriter              { return p.ResponseWriter }
 func (p plain) WriteHeader(int)                          {}
 func (p plain) Write(b []byte) (int, error)              { return len(b), nil }
 func (p plain) Header() http.Header                      { return nil }
 func newPlain(w http.ResponseWriter) http.ResponseWriter { return plain{w} }
-
-// plain is a writer that carries nothing but lets the writers below it be
-// reached (as Caddy's own wrappers do).
-type plain struct{ http.ResponseWriter }
 
 func TestHold(t *testing.T) {
 	for _, tt := range []struct {

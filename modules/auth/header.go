@@ -2,26 +2,19 @@ package auth
 
 import "strings"
 
-// parseAuthorization reads an Authorization header value (RFC 9110 §11.4,
-// RFC 6750 §2.1). It returns the bearer token when the value is
-// `Bearer <token68>`; otherwise ok is false and r says why:
+// splitBearer reads an Authorization header value (RFC 9110 §11.4,
+// RFC 6750 §2.1). It returns the credentials of a `Bearer <credentials>`
+// value; otherwise ok is false and r says why:
 //
 //   - malformedAuthorization (answered 400 invalid_request): the value is
-//     not `<scheme> <credentials>` at all, or a Bearer credential is missing
-//     or is not a token68;
+//     not `<scheme> <credentials>` at all, or a Bearer credential is
+//     missing;
 //   - unsupportedScheme (answered 401 with a Bearer challenge): a well-formed
 //     credential of another scheme (Basic, Digest, …).
-func parseAuthorization(v string) (token string, r reason, ok bool) {
-	token, r, ok = splitBearer(v)
-	if ok && !isToken68(token) {
-		return "", malformedAuthorization, false
-	}
-	return token, r, ok
-}
-
-// splitBearer is parseAuthorization without the token68 check of the
-// token, which costs a table lookup per byte of a token of a few hundred
-// bytes: the handler makes it only for a token it has not cached (a
+//
+// That the token is a token68 (else malformedAuthorization) is left to the
+// caller: the check is a table lookup per byte of a token of a few hundred
+// bytes, and the handler makes it only for a token it has not cached (a
 // cached token passed it when it was verified).
 func splitBearer(v string) (token string, r reason, ok bool) {
 	scheme, rest, hasRest := strings.Cut(v, " ")

@@ -6,6 +6,16 @@ import (
 	"unicode/utf8"
 )
 
+// parseAuthorization is what the handler makes of an Authorization header
+// it has not cached the token of: splitBearer, then the token68 check.
+func parseAuthorization(v string) (token string, r reason, ok bool) {
+	token, r, ok = splitBearer(v)
+	if ok && !isToken68(token) {
+		return "", malformedAuthorization, false
+	}
+	return token, r, ok
+}
+
 func TestParseAuthorization(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -45,15 +55,6 @@ func FuzzParseAuthorization(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		tok, why, ok := parseAuthorization(in)
-		// The handler splits first and checks the token's syntax only
-		// when it has not cached it: together the same answer.
-		stok, swhy, sok := splitBearer(in)
-		if sok && !isToken68(stok) {
-			stok, swhy, sok = "", malformedAuthorization, false
-		}
-		if stok != tok || swhy != why || sok != ok {
-			t.Fatalf("splitBearer(%q) then isToken68 = %q, %v, %v; parseAuthorization = %q, %v, %v", in, stok, swhy, sok, tok, why, ok)
-		}
 		if ok {
 			if !isToken68(tok) || !strings.HasSuffix(in, tok) || why != 0 {
 				t.Fatalf("parseAuthorization(%q) = %q, %v, ok", in, tok, why)
