@@ -29,6 +29,14 @@ func isoReplica(t *testing.T, name string) (*gateway, string) {
 // b, without its in-process replicas.
 func isoGateway(t *testing.T, a, b string) (*gateway, string) {
 	t.Helper()
+	cfg, gw := isoConfig(t, a, b)
+	return startGateway(t, cfg, gw), gw
+}
+
+// isoConfig returns the default Caddyfile proxying to the replicas at a
+// and b, without its in-process replicas, and the gateway's address.
+func isoConfig(t *testing.T, a, b string) (string, string) {
+	t.Helper()
 	cfg, gw := defaultConfig(t)
 	if i := strings.Index(cfg, "# The two queue backend replicas"); i > 0 {
 		cfg = cfg[:i]
@@ -42,7 +50,7 @@ func isoGateway(t *testing.T, a, b string) (*gateway, string) {
 	}
 	end := strings.Index(cfg[i:], " {")
 	cfg = cfg[:i] + "reverse_proxy " + a + " " + b + cfg[i+end:]
-	return startGateway(t, cfg, gw), gw
+	return cfg, gw
 }
 
 // isoOwnedQueues returns a queue owned by the replica named a and one

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
 	"github.com/careq/gateway/internal/edge"
 )
 
@@ -130,7 +132,14 @@ func named[B any](mu *sync.Mutex, boards map[string]*B, name string) *B {
 // Board holds the gates of one breaker's replicas, by dial address
 // (host:port, as {http.reverse_proxy.upstream.hostport} spells it).
 type Board struct {
-	gates owned[map[string]Gate]
+	gates owned[gateSet]
+}
+
+// gateSet is what one publisher holds on a board: its gates by address,
+// and the same gates in a list, for AnyRefused.
+type gateSet struct {
+	byAddr map[string]Gate
+	all    []Gate
 }
 
 var (
@@ -157,7 +166,23 @@ func (b *Board) Gate(addr string) Gate {
 		return nil
 	}
 	gates, _ := b.gates.load()
-	return gates[addr]
+	return gates.byAddr[addr]
+}
+
+// AnyRefused reports whether any replica on the board must not be sent a
+// request now; false for a nil board. It looks up no address, so a caller
+// can skip the per-replica look-ups while every breaker is closed.
+func (b *Board) AnyRefused() bool {
+	if b == nil {
+		return false
+	}
+	gates, _ := b.gates.load()
+	for _, g := range gates.all {
+		if refused, _ := g.Refuse(); refused {
+			return true
+		}
+	}
+	return false
 }
 
 // Take makes owner the board's publisher (a breaker whose settings a
@@ -165,15 +190,19 @@ func (b *Board) Gate(addr string) Gate {
 // publisher's gates are kept aside until it withdraws, so that a reload
 // that fails after this breaker was provisioned leaves the running
 // config's gates in force.
-func (b *Board) Take(owner any) { b.gates.take(owner, map[string]Gate{}) }
+func (b *Board) Take(owner any) { b.gates.take(owner, gateSet{byAddr: map[string]Gate{}}) }
 
 // Publish adds or replaces the gate of addr for owner; readers see it if
 // owner is the newest live publisher.
 func (b *Board) Publish(owner any, addr string, g Gate) {
-	b.gates.update(owner, func(old map[string]Gate) map[string]Gate {
-		gates := maps.Clone(old)
-		gates[addr] = g
-		return gates
+	b.gates.update(owner, func(old gateSet) gateSet {
+		byAddr := maps.Clone(old.byAddr)
+		byAddr[addr] = g
+		all := make([]Gate, 0, len(byAddr))
+		for _, g := range byAddr {
+			all = append(all, g)
+		}
+		return gateSet{byAddr: byAddr, all: all}
 	})
 }
 
@@ -230,3 +259,18 @@ func (b *AdmissionBoard) Take(owner any, a Admitter) { b.admitter.take(owner, a)
 
 // Withdraw removes owner's admitter, as Board.Withdraw.
 func (b *AdmissionBoard) Withdraw(owner any) { b.admitter.withdraw(owner) }
+
+// Prerefuser is a reverse_proxy selection policy that can tell, before
+// reverse_proxy prepares a request for its upstreams, that it will refuse
+// it (careq_queue in strict mode, for a queue whose owner's breaker is
+// open). careq_chain asks it when reverse_proxy is its last handler and
+// nothing between the two can change the answer (no retries, no
+// try_duration, no dynamic upstreams, no request buffering): a refusal
+// then skips reverse_proxy's copy of the request, its headers and its
+// context (issue #17).
+type Prerefuser interface {
+	// Prerefuse returns the refusal Select is certain to give r when
+	// choosing from pool, its headers set on w, counted as Select counts
+	// it; else nil, having changed nothing.
+	Prerefuse(pool reverseproxy.UpstreamPool, w http.ResponseWriter, r *http.Request) error
+}

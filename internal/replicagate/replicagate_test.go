@@ -64,3 +64,45 @@ func TestFailedReloadKeepsTheRunningGates(t *testing.T) {
 		t.Error("gates left after every publisher withdrew")
 	}
 }
+
+// TestAnyRefused: a board reports a refusing replica once any of the
+// newest publisher's gates refuses, and none once that gate is replaced or
+// its publisher withdraws; a nil or empty board refuses nothing.
+func TestAnyRefused(t *testing.T) {
+	var nilBoard *Board
+	if nilBoard.AnyRefused() {
+		t.Fatal("a nil board refuses")
+	}
+	b := For(t.Name())
+	if b.AnyRefused() {
+		t.Fatal("an empty board refuses")
+	}
+	old, cur := new(int), new(int)
+	b.Take(old)
+	b.Publish(old, "a:1", gate(true))
+	if !b.AnyRefused() {
+		t.Fatal("a board whose only gate refuses refuses nothing")
+	}
+	b.Take(cur) // a reload: the new publisher's gates are read
+	b.Publish(cur, "a:1", gate(false))
+	b.Publish(cur, "b:1", gate(false))
+	if b.AnyRefused() {
+		t.Fatal("the old publisher's open gate is still read")
+	}
+	b.Publish(cur, "b:1", gate(true))
+	if !b.AnyRefused() || b.Refused("a:1") || !b.Refused("b:1") {
+		t.Fatal("b:1 replaced by a refusing gate: not seen")
+	}
+	b.Publish(cur, "b:1", gate(false))
+	if b.AnyRefused() {
+		t.Fatal("b:1 replaced by a closed gate: still refusing")
+	}
+	b.Withdraw(cur)
+	if !b.AnyRefused() {
+		t.Fatal("the new publisher withdrew: the old one's open gate is not read again")
+	}
+	b.Withdraw(old)
+	if b.AnyRefused() {
+		t.Fatal("every publisher withdrew: still refusing")
+	}
+}

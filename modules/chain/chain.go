@@ -66,6 +66,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.handlers = append(h.handlers, mh)
 	}
+	// A handler after reverse_proxy never runs on a proxied request, so
+	// only the last one is worth guarding.
+	if last := len(h.handlers) - 1; last >= 0 {
+		h.handlers[last] = guard(h.handlers[last])
+	}
 	h.frames = &sync.Pool{New: func() any { return newFrame(h.handlers) }}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 // answer for a second at a time, built once instead of per request
 // (issue #17). An answer is shared and never changed after it is built.
 type openRefusals struct {
-	cache slotcache.Cache[openKey, *edge.Error]
+	cache slotcache.Cache[openKey, edge.Prebuilt]
 }
 
 type openKey struct {
@@ -23,7 +23,7 @@ type openKey struct {
 // get returns the cached answer for the key, or one made by build and
 // cached. Queue ids too long to be reported are not cached: they come from
 // the client, and the answer does not name them anyway.
-func (c *openRefusals) get(addr, queue string, retry int, probing bool, build func() *edge.Error) *edge.Error {
+func (c *openRefusals) get(addr, queue string, retry int, probing bool, build func() edge.Prebuilt) edge.Prebuilt {
 	if len(queue) > maxReportedQueue {
 		return build()
 	}
