@@ -380,7 +380,7 @@ func (p *Policy) breakerOpen(queue, addr string, probing bool) edge.Prebuilt {
 // happens, for as long as the breaker stays open. careq_chain asks it
 // first when reverse_proxy is its last handler, which spares such a
 // refusal reverse_proxy's copy of the request, its headers and its
-// context, about a fifth of what it costs (issue #17). The refusal is
+// context, about a quarter of what it cost (issue #17). The refusal is
 // counted and answered exactly as Select would; for every other request
 // Prerefuse returns nil and changes nothing, and Select decides. A
 // recovering owner (its probes all in flight) is left to Select, which
