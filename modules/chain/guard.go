@@ -10,10 +10,10 @@ import (
 )
 
 // guarded is a chain's last handler, reverse_proxy, with its selection
-// policy asked first whether it will refuse the request: an open breaker's
-// queue is then answered before reverse_proxy copies the request, its
-// headers and its context for the upstream, which is work no refusal
-// needs (issue #17).
+// policy asked first whether it will refuse the request: the queue of an
+// open breaker or a down replica is then answered before reverse_proxy
+// copies the request, its headers and its context for the upstream, which
+// is work no refusal needs (issue #17).
 type guarded struct {
 	rp     *reverseproxy.Handler
 	policy replicagate.Prerefuser

@@ -1,11 +1,14 @@
 package queuepolicy
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -125,6 +128,53 @@ func BenchmarkPrerefuse(b *testing.B) {
 				if err := p.Prerefuse(pool, w, r); (err != nil) != open {
 					b.Fatalf("open=%v: Prerefuse %v", open, err)
 				}
+			}
+		})
+	}
+}
+
+// TestPrerefuseOwnerDown: for every case of replicas down, Prerefuse
+// refuses exactly the requests choose answers queue-owner-unavailable,
+// with the answer choose annotates and the same count, and leaves the
+// rest (an owner up, fallback, every replica down) to choose.
+func TestPrerefuseOwnerDown(t *testing.T) {
+	for _, tt := range unavailableOwnerCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPolicy(t, &Policy{Key: "{http.regexp.q.1}", Mode: tt.mode, RetryAfter: caddy.Duration(2500 * time.Millisecond)})
+			r := request(t, queueURL(tt.queue))
+			pool := nodes(replicaAddrs(3)...)
+			order := ranking(pool, p.queueOf(r))
+			for _, rank := range tt.down {
+				order[rank].down = true
+			}
+			before := value(p.count.unavailable)
+			w := httptest.NewRecorder()
+			err := prerefuse(p, pool, w, r)
+			counted := value(p.count.unavailable) - before
+
+			early := tt.wantCause == edge.QueueOwnerDown
+			if !early {
+				if err != nil || counted != 0 || len(w.Header()) != 0 {
+					t.Fatalf("Prerefuse = %v, counted %v, headers %v; want nothing (choose decides)", err, counted, w.Header())
+				}
+				return
+			}
+			if err == nil || counted != 1 {
+				t.Fatalf("Prerefuse = %v, counted %v; want the queue-owner-unavailable refusal, counted once", err, counted)
+			}
+			rs := request(t, queueURL(tt.queue))
+			if i := choose(p, pool, rs, nil); i >= 0 {
+				t.Fatalf("choose picked %d where Prerefuse refused", i)
+			}
+			want := edge.Annotated(rs, caddyhttp.Error(http.StatusServiceUnavailable, errors.New("no upstreams available")))
+			if got := edge.Carried(err); got == nil || got != want {
+				t.Fatalf("Prerefuse answered %v, choose annotated %v; want the same answer", err, want)
+			}
+			if w.Header().Get("Retry-After") != "3" {
+				t.Errorf("Retry-After on the response %q, want 3", w.Header().Get("Retry-After"))
+			}
+			if _, ok := extension(want, "queue"); ok != tt.wantQueue {
+				t.Errorf("queue member present %v, want %v", ok, tt.wantQueue)
 			}
 		})
 	}

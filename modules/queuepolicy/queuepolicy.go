@@ -114,6 +114,7 @@ type Policy struct {
 	logger     *zap.Logger                 // the module's logger
 	warned     atomic.Bool                 // the first request without a queue id was logged
 	open       openRefusals                // breaker-open answers, as built
+	down       downRefusals                // queue-owner-unavailable answers, as built
 
 	// pool is the replicas last chosen from, for the status page.
 	pool atomic.Pointer[reverseproxy.UpstreamPool]
@@ -274,16 +275,25 @@ func (p *Policy) queueOf(r *http.Request) string {
 }
 
 // annotateOwnerDown tells careq_problem why reverse_proxy is about to
-// answer 503. The queue id comes from the client, so it is echoed only
-// when it is short and made of URL-safe characters.
+// answer 503.
 func (p *Policy) annotateOwnerDown(r *http.Request, queue string) {
-	e := edge.New(http.StatusServiceUnavailable, edge.QueueOwnerDown,
-		"the replica that owns this queue is down or at its request limit, and no other replica may serve it").
-		WithHeader("Retry-After", p.retryAfter)
-	if reportable(queue) {
-		e = e.With("queue", queue)
-	}
-	edge.Annotate(r, e)
+	edge.Annotate(r, p.ownerDown(queue).Error())
+}
+
+// ownerDown returns the answer for a request for queue whose owner is
+// down or at its request limit, built once per queue. The queue id comes
+// from the client, so it is echoed only when it is short and made of
+// URL-safe characters.
+func (p *Policy) ownerDown(queue string) edge.Prebuilt {
+	return p.down.get(queue, func(queue string) edge.Prebuilt {
+		e := edge.New(http.StatusServiceUnavailable, edge.QueueOwnerDown,
+			"the replica that owns this queue is down or at its request limit, and no other replica may serve it").
+			WithHeader("Retry-After", p.retryAfter)
+		if queue != "" {
+			e = e.With("queue", queue)
+		}
+		return edge.Prebuild(e)
+	})
 }
 
 // admit takes a place on the breaker of the replica at addr for r, and
@@ -376,30 +386,54 @@ func (p *Policy) breakerOpen(queue, addr string, probing bool) edge.Prebuilt {
 
 // Prerefuse answers r before reverse_proxy prepares it for its upstreams
 // when Select is certain to refuse it: in strict mode, a request for a
-// queue whose owner's breaker is open gets 503 breaker-open whatever else
-// happens, for as long as the breaker stays open. careq_chain asks it
-// first when reverse_proxy is its last handler, which spares such a
-// refusal reverse_proxy's copy of the request, its headers and its
-// context, about a quarter of what it cost (issue #17). The refusal is
-// counted and answered exactly as Select would; for every other request
-// Prerefuse returns nil and changes nothing, and Select decides. A
-// recovering owner (its probes all in flight) is left to Select, which
-// takes the probe places.
+// queue whose owner's breaker is open (503 breaker-open), or whose owner
+// is down or at its request limit (503 queue-owner-unavailable), gets
+// that answer whatever else happens. careq_chain asks it first when
+// reverse_proxy is its last handler, which spares such a refusal
+// reverse_proxy's copy of the request, its headers and its context, about
+// a quarter of what it cost (issue #17). The refusal is counted and
+// answered exactly as Select would; for every other request Prerefuse
+// returns nil and changes nothing, and Select decides. A recovering owner
+// (its probes all in flight) is left to Select, which takes the probe
+// places.
 func (p *Policy) Prerefuse(pool reverseproxy.UpstreamPool, w http.ResponseWriter, r *http.Request) error {
-	if p.fallback || !p.gates.AnyRefused() {
-		return nil // every breaker closed: Prerefuse costs two atomic loads a replica
+	err := prerefuse(p, pool, w, r)
+	if err != nil {
+		p.remember(pool)
+	}
+	return err
+}
+
+// prerefuse is Prerefuse over any kind of member.
+func prerefuse[M member](p *Policy, pool []M, w http.ResponseWriter, r *http.Request) error {
+	if p.fallback || (allAvailable(pool) && !p.gates.AnyRefused()) {
+		return nil // every replica up: a few atomic loads a replica
 	}
 	queue := p.queueOf(r)
 	if queue == "" {
 		return nil
 	}
 	i, how := place(pool, queue, false, p.gates, -1)
-	if how != ownerBreakerOpen {
-		return nil
+	switch how {
+	case ownerBreakerOpen:
+		p.count.breakerOpen.Inc()
+		return p.breakerOpen(queue, pool[i].String(), false).Refuse(w)
+	case ownerDown:
+		p.count.unavailable.Inc()
+		return p.ownerDown(queue).Refuse(w)
 	}
-	p.remember(pool)
-	p.count.breakerOpen.Inc()
-	return p.breakerOpen(queue, pool[i].String(), false).Refuse(w)
+	return nil
+}
+
+// allAvailable reports whether every member of pool may take a request
+// now (health checks, max_requests).
+func allAvailable[M member](pool []M) bool {
+	for _, u := range pool {
+		if !u.Available() {
+			return false
+		}
+	}
+	return true
 }
 
 // hasPlaceholder reports whether key contains a {placeholder}.

@@ -139,18 +139,22 @@ func extension(e *edge.Error, key string) (any, bool) {
 	return nil, false
 }
 
-func TestChooseWithUnavailableOwner(t *testing.T) {
+// unavailableOwner is one case of a queue's owner (and others) down.
+type unavailableOwner struct {
+	name       string
+	mode       string
+	queue      string
+	down       []int // ranks (0 = owner) that are down
+	wantRank   int   // rank of the chosen replica, -1 for none
+	wantResult string
+	wantCause  edge.Cause // of the 503 that follows a nil
+	wantQueue  bool       // queue id echoed in the problem
+}
+
+// unavailableOwnerCases are the cases of a queue whose replicas are down.
+func unavailableOwnerCases() []unavailableOwner {
 	const queue = "cardiology"
-	tests := []struct {
-		name       string
-		mode       string
-		queue      string
-		down       []int // ranks (0 = owner) that are down
-		wantRank   int   // rank of the chosen replica, -1 for none
-		wantResult string
-		wantCause  edge.Cause // of the 503 that follows a nil
-		wantQueue  bool       // queue id echoed in the problem
-	}{
+	return []unavailableOwner{
 		{"strict owner up", modeStrict, queue, nil, 0, "owner", "", false},
 		{"strict owner down", modeStrict, queue, []int{0}, -1, "unavailable", edge.QueueOwnerDown, true},
 		{"strict owner and next down", modeStrict, queue, []int{0, 1}, -1, "unavailable", edge.QueueOwnerDown, true},
@@ -163,6 +167,10 @@ func TestChooseWithUnavailableOwner(t *testing.T) {
 		{"strict owner down, queue id not echoed", modeStrict, "a%22%3Cb%3E", []int{0}, -1, "unavailable", edge.QueueOwnerDown, false},
 		{"strict owner down, long queue id not echoed", modeStrict, strings.Repeat("q", maxReportedQueue+1), []int{0}, -1, "unavailable", edge.QueueOwnerDown, false},
 	}
+}
+
+func TestChooseWithUnavailableOwner(t *testing.T) {
+	tests := unavailableOwnerCases()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPolicy(t, &Policy{Key: "{http.regexp.q.1}", Mode: tt.mode, RetryAfter: caddy.Duration(2500 * time.Millisecond)})
