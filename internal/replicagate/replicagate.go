@@ -263,11 +263,11 @@ func (b *AdmissionBoard) Withdraw(owner any) { b.admitter.withdraw(owner) }
 // Prerefuser is a reverse_proxy selection policy that can tell, before
 // reverse_proxy prepares a request for its upstreams, that it will refuse
 // it (careq_queue in strict mode, for a queue whose owner's breaker is
-// open or whose owner is down). careq_chain asks it when reverse_proxy is its last handler and
-// nothing between the two can change the answer (no retries, no
-// try_duration, no dynamic upstreams, no request buffering): a refusal
-// then skips reverse_proxy's copy of the request, its headers and its
-// context (issue #17).
+// open or whose owner is down). careq_chain asks it when reverse_proxy is
+// its last handler and nothing between the two can change the answer (no
+// retries, no try_duration, no dynamic upstreams, no request buffering):
+// a refusal then skips reverse_proxy's copy of the request, its headers
+// and its context (issue #17).
 type Prerefuser interface {
 	// Prerefuse returns the refusal Select is certain to give r when
 	// choosing from pool, its headers set on w, counted as Select counts

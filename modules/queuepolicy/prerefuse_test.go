@@ -179,3 +179,20 @@ func TestPrerefuseOwnerDown(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkPrerefuseOwnerDown is the refusal of a queue whose owner is
+// down: its answer is built once per queue.
+func BenchmarkPrerefuseOwnerDown(b *testing.B) {
+	p := newPolicy(b, &Policy{Key: "{http.request.uri.path.3}"})
+	p.logger = zap.NewNop()
+	pool := nodes(replicaAddrs(2)...)
+	ranking(pool, "q1")[0].down = true
+	r := request(b, queueURL("q1"))
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		if prerefuse(p, pool, w, r) == nil {
+			b.Fatal("a down owner's queue was not refused")
+		}
+	}
+}

@@ -151,6 +151,7 @@ func (p *Policy) Provision(ctx caddy.Context) error {
 	p.single, _ = caller.SinglePlaceholder(p.Key)
 	p.segment = segmentIndex(p.single)
 	p.retryAfter = strconv.FormatInt(edge.RetryAfterSeconds(time.Duration(p.RetryAfter)), 10)
+	p.down.unnamed = p.newOwnerDown("")
 	count, err := registerMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return err
@@ -227,14 +228,14 @@ func choose[M member](p *Policy, pool []M, r *http.Request, w http.ResponseWrite
 			p.count.fallback.Inc()
 			return j
 		}
-		p.annotateBreakerOpen(r, queue, pool[i].String(), true)
+		edge.Annotate(r, p.breakerOpen(queue, pool[i].String(), true).Error())
 		p.count.breakerOpen.Inc()
 		return -1
 	}
 	switch how {
-	case ownerBreakerOpen:
-		p.annotateBreakerOpen(r, queue, pool[i].String(), false)
-		p.count.breakerOpen.Inc()
+	case ownerBreakerOpen, ownerDown:
+		a, _ := ownerRefusal(p, pool, i, how, queue)
+		edge.Annotate(r, a.Error())
 		return -1
 	case owned:
 		if p.admits != nil && !p.takeSlot(r, w, pool[i].String()) {
@@ -248,8 +249,6 @@ func choose[M member](p *Policy, pool []M, r *http.Request, w http.ResponseWrite
 		}
 		p.count.fallback.Inc()
 		return i
-	case ownerDown:
-		p.annotateOwnerDown(r, queue)
 	}
 	// With no upstream available at all the request ends in reverse_proxy's
 	// plain 503, which careq_problem reports as no-healthy-upstream.
@@ -274,26 +273,44 @@ func (p *Policy) queueOf(r *http.Request) string {
 	return repl.ReplaceAll(p.Key, "")
 }
 
-// annotateOwnerDown tells careq_problem why reverse_proxy is about to
-// answer 503.
-func (p *Policy) annotateOwnerDown(r *http.Request, queue string) {
-	edge.Annotate(r, p.ownerDown(queue).Error())
+// ownerRefusal counts the refusal of strict mode for a queue that place
+// put how (ownerBreakerOpen with the owner at pool[i], or ownerDown) and
+// returns its answer; ok is false for any other outcome. Select annotates
+// the answer, Prerefuse returns it: one place decides what both say.
+func ownerRefusal[M member](p *Policy, pool []M, i int, how outcome, queue string) (a edge.Prebuilt, ok bool) {
+	switch how {
+	case ownerBreakerOpen:
+		p.count.breakerOpen.Inc()
+		return p.breakerOpen(queue, pool[i].String(), false), true
+	case ownerDown:
+		p.count.unavailable.Inc()
+		return p.ownerDown(queue), true
+	}
+	return a, false
 }
 
 // ownerDown returns the answer for a request for queue whose owner is
 // down or at its request limit, built once per queue. The queue id comes
 // from the client, so it is echoed only when it is short and made of
-// URL-safe characters.
+// URL-safe characters; every other queue shares one answer, built at
+// Provision.
 func (p *Policy) ownerDown(queue string) edge.Prebuilt {
-	return p.down.get(queue, func(queue string) edge.Prebuilt {
-		e := edge.New(http.StatusServiceUnavailable, edge.QueueOwnerDown,
-			"the replica that owns this queue is down or at its request limit, and no other replica may serve it").
-			WithHeader("Retry-After", p.retryAfter)
-		if queue != "" {
-			e = e.With("queue", queue)
-		}
-		return edge.Prebuild(e)
-	})
+	if !reportable(queue) {
+		return p.down.unnamed
+	}
+	return p.down.get(queue, func() edge.Prebuilt { return p.newOwnerDown(queue) })
+}
+
+// newOwnerDown builds the queue-owner-unavailable answer, naming queue
+// unless it is "".
+func (p *Policy) newOwnerDown(queue string) edge.Prebuilt {
+	e := edge.New(http.StatusServiceUnavailable, edge.QueueOwnerDown,
+		"the replica that owns this queue is down or at its request limit, and no other replica may serve it").
+		WithHeader("Retry-After", p.retryAfter)
+	if queue != "" {
+		e = e.With("queue", queue)
+	}
+	return edge.Prebuild(e)
 }
 
 // admit takes a place on the breaker of the replica at addr for r, and
@@ -346,13 +363,6 @@ func admitFrom[M member](p *Policy, pool []M, r *http.Request, i int) int {
 		}
 	}
 	return -1
-}
-
-// annotateBreakerOpen tells careq_problem that the queue's owner is
-// refused because its breaker is open, or, with probing, half-open with
-// its probes all in flight.
-func (p *Policy) annotateBreakerOpen(r *http.Request, queue, addr string, probing bool) {
-	edge.Annotate(r, p.breakerOpen(queue, addr, probing).Error())
 }
 
 // breakerOpen counts the refusal of queue's request because the breaker
@@ -414,13 +424,8 @@ func prerefuse[M member](p *Policy, pool []M, w http.ResponseWriter, r *http.Req
 		return nil
 	}
 	i, how := place(pool, queue, false, p.gates, -1)
-	switch how {
-	case ownerBreakerOpen:
-		p.count.breakerOpen.Inc()
-		return p.breakerOpen(queue, pool[i].String(), false).Refuse(w)
-	case ownerDown:
-		p.count.unavailable.Inc()
-		return p.ownerDown(queue).Refuse(w)
+	if a, ok := ownerRefusal(p, pool, i, how, queue); ok {
+		return a.Refuse(w)
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package queuepolicy
 
 import (
-	"sync/atomic"
-
 	"github.com/careq/gateway/internal/edge"
 	"github.com/careq/gateway/internal/slotcache"
 )
@@ -42,26 +40,18 @@ func (c *openRefusals) get(addr, queue string, retry int, probing bool, build fu
 // downRefusals caches the queue-owner-unavailable answers, by queue: the
 // same for every request for the queue while its owner is down. An answer
 // that cannot name its queue (the id is too long or has characters a
-// document may not echo) is the same for every such queue, built once.
+// document may not echo) is the same for every such queue: unnamed.
 type downRefusals struct {
 	cache   slotcache.Cache[string, edge.Prebuilt]
-	unnamed atomic.Pointer[edge.Prebuilt]
+	unnamed edge.Prebuilt // built at Provision
 }
 
-// get returns the cached answer for queue, or one made by build and
-// cached; build is given "" when the answer cannot name the queue.
-func (c *downRefusals) get(queue string, build func(queue string) edge.Prebuilt) edge.Prebuilt {
-	if !reportable(queue) {
-		if p := c.unnamed.Load(); p != nil {
-			return *p
-		}
-		b := build("")
-		c.unnamed.Store(&b)
-		return b
-	}
+// get returns the cached answer for a queue the answer may name, or the
+// one build makes, which it caches.
+func (c *downRefusals) get(queue string, build func() edge.Prebuilt) edge.Prebuilt {
 	h := uint64(len(queue))
 	for i := max(0, len(queue)-8); i < len(queue); i++ {
 		h = h*31 + uint64(queue[i])
 	}
-	return c.cache.Get(queue, h, func() edge.Prebuilt { return build(queue) })
+	return c.cache.Get(queue, h, build)
 }
