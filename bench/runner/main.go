@@ -25,7 +25,7 @@ func main() {
 	memory := flag.Int("memory", 0, "instead of the throughput run, measure the resident size with this many distinct keys and tokens")
 	overload := flag.Bool("overload", false, "instead of the throughput run, the overload experiment of careq_admission (about 2 minutes)")
 	openloop := flag.Bool("openloop", false, "instead of the throughput run, bare and the full chain at fixed rates with vegeta (about 4 minutes)")
-	tlsFlag := flag.Bool("tls", false, "instead of the throughput run, bare and the full chain over HTTPS (tls internal): HTTPS/1.1, HTTP/2 and new connections (about 2 minutes)")
+	tlsFlag := flag.Bool("tls", false, "instead of the throughput run, bare and the full chain over HTTPS (tls internal): HTTPS/1.1, HTTP/2 and new connections (3 rounds of 5 s, about 2 minutes; -rounds and -duration change them)")
 	openConnsFlag := flag.Int("open-conns", openConns, "with -openloop, the client's connections per gateway (0: vegeta's default, no cap)")
 	openRounds := flag.Int("open-rounds", 3, "with -openloop, interleaved rounds per point (a p99 from three rounds of 10 s moves a lot on a shared machine)")
 	displays := flag.Int("displays", 0, "instead of the throughput run, this many WebSocket live displays through the full chain (10000: about 2 minutes)")
@@ -43,6 +43,16 @@ func main() {
 	}
 	if *tlsFlag {
 		plan := tlsPlan{rounds: 3, duration: 5 * time.Second}
+		// -rounds and -duration, when given, size the HTTPS run too: three
+		// rounds of 5 s leave its p99 and ratios to the machine's noise.
+		flag.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "rounds":
+				plan.rounds = max(*rounds, 1)
+			case "duration":
+				plan.duration = *duration
+			}
+		})
 		if *smoke {
 			plan = tlsPlan{rounds: 1, duration: time.Second}
 		}
@@ -207,6 +217,10 @@ type result struct {
 	cpu    time.Duration
 	non2xx int
 	total  int
+	// gwCore is what the gateway's core did during the run, the time the
+	// hypervisor took from it (steal) too: the rate and p99 count only
+	// the time the core was there.
+	gwCore coreUse
 }
 
 // median returns the median of xs (the lower middle for an even count).

@@ -91,7 +91,9 @@ func openloopRun(plan openPlan) error {
 				before := g.c.dialer.opened.Load()
 				faults := g.c.dialer.faults.Load()
 				accepted := sumAccepted(backends)
+				gwBefore, loadBefore := readCore(gatewayCPU), readCore(loadCPU)
 				p := attackOne(g.c, g.t, rate, plan.duration)
+				p.gwCore, p.loadCore = gwBefore.until(readCore(gatewayCPU)), loadBefore.until(readCore(loadCPU))
 				p.conns.clientOpened = g.c.dialer.opened.Load() - before
 				p.conns.clientFaults = g.c.dialer.faults.Load() - faults
 				p.conns.backendOpened = sumAccepted(backends) - accepted
@@ -105,8 +107,8 @@ func openloopRun(plan openPlan) error {
 	}
 	fmt.Printf("\n## Open loop: vegeta at fixed rates, %d rounds of %v per point, bare capacity %.0f req/s (wrk, median of %v), load average %s before, %s after\n\n",
 		plan.rounds, plan.duration, capacity, runsOf(capS), loadBefore, loadAverage())
-	fmt.Println("| Offered | Rate | bare p50 | bare p99 | bare p99.9 | full p50 | full p99 | full p99.9 | full / bare p99 | failed by the gateway (bare, full) | void rounds (bare, full) |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| Offered | Rate | bare p50 | bare p99 | bare p99.9 | full p50 | full p99 | full p99.9 | full / bare p99 | gateway core busy (bare, full) | failed by the gateway (bare, full) | void rounds (bare, full) |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var missed []string
 	voids := 0
 	for fi, f := range openFractions {
@@ -114,23 +116,23 @@ func openloopRun(plan openPlan) error {
 		c, cv := medianPoint(points[fi][1])
 		voids += bv + cv
 		if b == nil || c == nil {
-			fmt.Printf("| %.0f%% | %d/s | void | | | | | | | | %d, %d |\n", f*100, int(f*capacity), bv, cv)
+			fmt.Printf("| %.0f%% | %d/s | void | | | | | | | | | %d, %d |\n", f*100, int(f*capacity), bv, cv)
 			missed = append(missed, fmt.Sprintf("at %.0f%% every round of a gateway is void", f*100))
 			continue
 		}
 		ratio := float64(c.p99) / float64(b.p99)
-		fmt.Printf("| %.0f%% | %d/s | %s | %s | %s | %s | %s | %s | %.2f | %d, %d | %d, %d |\n",
-			f*100, int(f*capacity), ms(b.p50), ms(b.p99), ms(b.p999), ms(c.p50), ms(c.p99), ms(c.p999), ratio, b.failed, c.failed, bv, cv)
+		fmt.Printf("| %.0f%% | %d/s | %s | %s | %s | %s | %s | %s | %.2f | %s, %s | %d, %d | %d, %d |\n",
+			f*100, int(f*capacity), ms(b.p50), ms(b.p99), ms(b.p999), ms(c.p50), ms(c.p99), ms(c.p999), ratio, b.gwCore, c.gwCore, b.failed, c.failed, bv, cv)
 		if f < 0.9 && ratio > 1.10 {
 			missed = append(missed, fmt.Sprintf("at %.0f%% the full chain's p99 is %.2f× bare's (bar: <= 1.10)", f*100, ratio))
 		}
 	}
-	fmt.Println("\nEvery round (p50 / p99 / p99.9, ms):")
+	fmt.Println("\nEvery round (p50 / p99 / p99.9, ms; [the gateway's core, the load core] busy):")
 	for fi, f := range openFractions {
 		for gi, g := range gws {
 			fmt.Printf("- %.0f%% %s:", f*100, g.name)
 			for _, p := range points[fi][gi] {
-				fmt.Printf("  %s/%s/%s", ms(p.p50), ms(p.p99), ms(p.p999))
+				fmt.Printf("  %s/%s/%s [%s, %s]", ms(p.p50), ms(p.p99), ms(p.p999), p.gwCore, p.loadCore)
 				if p.failed > 0 {
 					fmt.Printf(" (failed %d: %v)", p.failed, p.codes)
 				}
@@ -143,7 +145,7 @@ func openloopRun(plan openPlan) error {
 	}
 	fmt.Println()
 	if voids > 0 {
-		fmt.Printf("%d rounds are void (the client failed, not a gateway) and left out of the medians.\n", voids)
+		fmt.Printf("%d rounds are void (the client failed or had no time to spare, not a gateway) and left out of the medians.\n", voids)
 	}
 	if len(missed) == 0 {
 		fmt.Println("Full chain p99 within 1.10× of bare at every rate below 90%.")

@@ -23,7 +23,10 @@ type openPoint struct {
 	errs           map[string]int // why there was no answer, shortened
 	p50, p99, p999 time.Duration
 	conns          connsOf
-	void           string // why the point says nothing about the gateway ("" if it does)
+	// gwCore and loadCore are what the gateway's core and the load core
+	// (the client and the backends) did during the attack.
+	gwCore, loadCore coreUse
+	void             string // why the point says nothing about the gateway ("" if it does)
 }
 
 // note counts one result: answered 200, failed by the gateway, or failed
@@ -60,8 +63,9 @@ func shortError(e string) string {
 }
 
 // voidReason says why a point measures the client rather than the
-// gateway, or "" if it does not: the client failed requests itself, or
-// did not offer the rate it was asked to.
+// gateway, or "" if it does not: the client failed requests itself, did
+// not offer the rate it was asked to, or had no time to spare on its core
+// (its own wait for the core is then in every latency it records).
 func voidReason(p openPoint, d time.Duration) string {
 	if p.clientFailed > 0 {
 		return fmt.Sprintf("the client failed %d requests itself (%s)", p.clientFailed, topErrors(p.errs))
@@ -69,6 +73,9 @@ func voidReason(p openPoint, d time.Duration) string {
 	want := int(float64(p.rate) * d.Seconds())
 	if p.sent < want*98/100 {
 		return fmt.Sprintf("the client sent %d of the %d requests due", p.sent, want)
+	}
+	if p.loadCore.ok && p.loadCore.taken() >= loadCoreFull {
+		return fmt.Sprintf("the load core (client and backends) was %s busy", p.loadCore)
 	}
 	return ""
 }
@@ -98,6 +105,7 @@ func (p openPoint) summary() string {
 		s += " (" + topErrors(p.errs) + ")"
 	}
 	s += "; " + p.conns.String()
+	s += fmt.Sprintf("; cores: gateway %s busy, load %s busy", p.gwCore, p.loadCore)
 	if p.void != "" {
 		s += "; VOID: " + p.void
 	}

@@ -18,6 +18,15 @@ func TestVoidReason(t *testing.T) {
 		{"the client fell behind", openPoint{rate: 100, sent: 900, ok: 900}, "sent 900 of the 1000"},
 		{"the client failed one", openPoint{rate: 100, sent: 1000, ok: 999, clientFailed: 1,
 			errs: map[string]int{"client: connect: cannot assign requested address": 1}}, "failed 1 requests itself (1 client: connect"},
+		{"the load core had time to spare", openPoint{rate: 100, sent: 1000, ok: 1000,
+			loadCore: coreUse{busy: 0.90, steal: 0.04, ok: true}}, ""},
+		{"the load core was full", openPoint{rate: 100, sent: 1000, ok: 1000,
+			loadCore: coreUse{busy: 0.96, ok: true}}, "load core (client and backends) was 96% busy"},
+		{"the hypervisor took the rest of it", openPoint{rate: 100, sent: 1000, ok: 1000,
+			loadCore: coreUse{busy: 0.85, steal: 0.12, ok: true}}, "was 85% (12% stolen) busy"},
+		{"the gateway's core full is the gateway's limit", openPoint{rate: 100, sent: 1000, ok: 1000,
+			gwCore: coreUse{busy: 1, ok: true}, loadCore: coreUse{busy: 0.5, ok: true}}, ""},
+		{"the load core not read", openPoint{rate: 100, sent: 1000, ok: 1000}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

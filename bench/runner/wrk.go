@@ -5,6 +5,7 @@ import (
 	"io"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,8 +32,10 @@ func wrk(s *scenario, d time.Duration, conns int) (result, error) {
 	if s.pid != 0 {
 		cpu0 = cpuTime(s.pid)
 	}
+	core0 := readCore(gatewayCPU)
 	out, err := exec.Command("taskset", args...).CombinedOutput()
 	cpu1 := cpuTime(s.pid)
+	core := core0.until(readCore(gatewayCPU))
 	if err != nil {
 		return result{}, fmt.Errorf("wrk %s: %w\n%s", s.name, err, out)
 	}
@@ -40,6 +43,7 @@ func wrk(s *scenario, d time.Duration, conns int) (result, error) {
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", s.name, err)
 	}
+	r.gwCore = core
 	if s.pid != 0 && r.total > 0 {
 		r.cpu = (cpu1 - cpu0) / time.Duration(r.total)
 	}
@@ -143,13 +147,39 @@ func report(w io.Writer, proxied, refused []*scenario, rounds int, d time.Durati
 }
 
 // printRuns lists every run, not only the medians, so a reader can see
-// the spread on a shared machine.
+// the spread on a shared machine, and how much of the gateway's core the
+// hypervisor took in each.
 func printRuns(w io.Writer, all []*scenario) {
 	fmt.Fprintf(w, "\nEvery run (req/s, p99, gateway CPU per answer):\n")
 	for _, s := range all {
 		fmt.Fprintf(w, "%-24s", s.name)
 		for _, r := range s.results {
 			fmt.Fprintf(w, "  %.0f %s %.1fµs", r.rps, r.p99.Round(10*time.Microsecond), float64(r.cpu)/1e3)
+		}
+		fmt.Fprintln(w)
+	}
+	var steals []float64
+	for _, s := range all {
+		for _, r := range s.results {
+			if r.gwCore.ok {
+				steals = append(steals, r.gwCore.steal)
+			}
+		}
+	}
+	if len(steals) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nThe gateway's core taken by the hypervisor (steal) in every run: median %.1f%%, most %.1f%%\n",
+		100*median(steals), 100*slices.Max(steals))
+	fmt.Fprintln(w, "(req/s and p99 count only the time the core was there; CPU per answer does not depend on it)")
+	for _, s := range all {
+		fmt.Fprintf(w, "%-24s", s.name)
+		for _, r := range s.results {
+			if r.gwCore.ok {
+				fmt.Fprintf(w, "  %.1f%%", 100*r.gwCore.steal)
+			} else {
+				fmt.Fprintf(w, "  ?")
+			}
 		}
 		fmt.Fprintln(w)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,5 +42,30 @@ func TestMedian(t *testing.T) {
 	}
 	if got := median([]time.Duration{4, 1, 3, 2}); got != 2 {
 		t.Errorf("median(4,1,3,2) = %v", got)
+	}
+}
+
+func TestPrintRunsShowsSteal(t *testing.T) {
+	core := func(steal float64) coreUse { return coreUse{busy: 0.9, steal: steal, ok: true} }
+	all := []*scenario{
+		{name: "2 bare reverse_proxy", results: []result{{rps: 100, gwCore: core(0.01)}, {rps: 90, gwCore: core(0.30)}}},
+		{name: "3 full CareQ chain", results: []result{{rps: 95, gwCore: core(0.02)}, {rps: 80}}},
+	}
+	var b strings.Builder
+	printRuns(&b, all)
+	out := b.String()
+	for _, want := range []string{
+		"steal) in every run: median 2.0%, most 30.0%",
+		"2 bare reverse_proxy      1.0%  30.0%",
+		"3 full CareQ chain        2.0%  ?",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("printRuns output lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	printRuns(&b, []*scenario{{name: "x", results: []result{{rps: 1}}}})
+	if strings.Contains(b.String(), "steal") {
+		t.Errorf("printRuns reports steal it did not read:\n%s", b.String())
 	}
 }
