@@ -80,3 +80,65 @@ http://127.0.0.1:%d {
 		tester.AssertGetResponse(base+"/other", 200, "fine")
 	}
 }
+
+// TestPanicInChainOverHTTP2Is500Problem: over HTTP/2, careq_chain runs the
+// chain on a worker goroutine; a bug there is raised again on the
+// request's goroutine, where careq_request_id answers it 500
+// internal-error as a problem document, and the connection goes on
+// serving.
+func TestPanicInChainOverHTTP2Is500Problem(t *testing.T) {
+	port := freePort(t)
+	admin := freePort(t)
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: admin})
+	tester.InitServer(fmt.Sprintf(`
+{
+	admin localhost:%d
+	skip_install_trust
+	auto_https off
+	order careq_test_panic before respond
+	servers {
+		protocols h1 h2c
+	}
+}
+http://127.0.0.1:%d {
+	careq_request_id
+	handle /buggy {
+		careq_chain {
+			careq_methods GET
+			careq_test_panic
+		}
+	}
+	respond "fine"
+	handle_errors {
+		careq_problem
+	}
+}
+`, admin, port), "caddyfile")
+	client, tr := h2cClient()
+	defer tr.CloseIdleConnections()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for range 3 {
+		resp, err := client.Get(base + "/buggy")
+		if err != nil {
+			t.Fatalf("GET /buggy over HTTP/2: %v (the panic ended the stream instead of answering 500)", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var doc map[string]any
+		if resp.ProtoMajor != 2 || resp.StatusCode != 500 || resp.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(body, &doc) != nil {
+			t.Fatalf("GET /buggy = %d over %s, %q %s, want a 500 problem document over HTTP/2", resp.StatusCode, resp.Proto, resp.Header.Get("Content-Type"), body)
+		}
+		if doc["type"] != "urn:careq:problem:internal-error" || doc["request_id"] != resp.Header.Get("X-Request-Id") || doc["request_id"] == "" {
+			t.Fatalf("problem = %v, want internal-error with the request id", doc)
+		}
+		resp, err = client.Get(base + "/other")
+		if err != nil {
+			t.Fatalf("GET /other after the panic: %v", err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "fine" || resp.ProtoMajor != 2 {
+			t.Fatalf("GET /other after the panic = %d %s over %s", resp.StatusCode, body, resp.Proto)
+		}
+	}
+}

@@ -85,7 +85,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	f := h.frames.Get().(*frame)
 	f.next = next
-	err := f.links[0].ServeHTTP(w, r)
+	var err error
+	if onWorker(r) {
+		err = serveOnWorker(f, w, r)
+	} else {
+		err = f.links[0].ServeHTTP(w, r)
+	}
 	f.next = nil
 	h.frames.Put(f)
 	return err

@@ -12,6 +12,9 @@ type frame struct {
 	links []link
 	// next is the handler after the chain, set for one request.
 	next caddyhttp.Handler
+	// job carries the request to a worker goroutine and its end back
+	// (HTTP/2 and HTTP/3; workers.go).
+	job
 }
 
 // link runs one handler with the rest of the chain as its next.
@@ -35,7 +38,7 @@ func (t *tail) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 
 // newFrame links handlers into a frame.
 func newFrame(handlers []caddyhttp.MiddlewareHandler) *frame {
-	f := &frame{links: make([]link, len(handlers))}
+	f := &frame{links: make([]link, len(handlers)), job: job{done: make(chan struct{})}}
 	for i, mh := range handlers {
 		f.links[i].mh = mh
 		if i+1 < len(handlers) {
