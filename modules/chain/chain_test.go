@@ -51,6 +51,22 @@ func (m *mark) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	return next.ServeHTTP(w, r)
 }
 
+// provisionedNops returns a careq_chain of handlers that only call next.
+func provisionedNops(t testing.TB, names ...string) *Handler {
+	t.Helper()
+	h := new(Handler)
+	for _, n := range names {
+		raw, _ := json.Marshal(map[string]any{"handler": "careq_test_nop", "name": n})
+		h.HandlersRaw = append(h.HandlersRaw, raw)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // provisioned returns a careq_chain of mark handlers with the given
 // names; a name ending in ! fails.
 func provisioned(t testing.TB, names ...string) *Handler {
@@ -145,16 +161,7 @@ func TestFramesKeepRequestsApart(t *testing.T) {
 // bound is less than one allocation a request, where a route of these
 // three handlers makes three.)
 func TestChainAllocatesNothing(t *testing.T) {
-	h := new(Handler)
-	for _, n := range []string{"a", "b", "c"} {
-		raw, _ := json.Marshal(map[string]any{"handler": "careq_test_nop", "name": n})
-		h.HandlersRaw = append(h.HandlersRaw, raw)
-	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	if err := h.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
+	h := provisionedNops(t, "a", "b", "c")
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	w := httptest.NewRecorder()
 	var next caddyhttp.Handler = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })

@@ -1,8 +1,6 @@
 package chain
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
@@ -218,16 +215,7 @@ func TestChainOnAWorkerAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's pool drops workers on purpose; a new one allocates")
 	}
-	h := new(Handler)
-	for _, n := range []string{"a", "b", "c"} {
-		raw, _ := json.Marshal(map[string]any{"handler": "careq_test_nop", "name": n})
-		h.HandlersRaw = append(h.HandlersRaw, raw)
-	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	if err := h.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
+	h := provisionedNops(t, "a", "b", "c")
 	r, w := request(http.MethodGet, 2), httptest.NewRecorder()
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	if n := testing.AllocsPerRun(1000, func() { _ = h.ServeHTTP(w, r, next) }); n >= 1 {
