@@ -91,9 +91,9 @@ func openloopRun(plan openPlan) error {
 				before := g.c.dialer.opened.Load()
 				faults := g.c.dialer.faults.Load()
 				accepted := sumAccepted(backends)
-				gwBefore, loadBefore := readCore(gatewayCPU), readCore(loadCPU)
+				gwCore0, loadCore0 := readCore(gatewayCPU), readCore(loadCPU)
 				p := attackOne(g.c, g.t, rate, plan.duration)
-				p.gwCore, p.loadCore = gwBefore.until(readCore(gatewayCPU)), loadBefore.until(readCore(loadCPU))
+				p.gwCore, p.loadCore = gwCore0.until(readCore(gatewayCPU)), loadCore0.until(readCore(loadCPU))
 				p.conns.clientOpened = g.c.dialer.opened.Load() - before
 				p.conns.clientFaults = g.c.dialer.faults.Load() - faults
 				p.conns.backendOpened = sumAccepted(backends) - accepted

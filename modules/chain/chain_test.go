@@ -54,26 +54,30 @@ func (m *mark) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 // provisionedNops returns a careq_chain of handlers that only call next.
 func provisionedNops(t testing.TB, names ...string) *Handler {
 	t.Helper()
-	h := new(Handler)
+	var hs []map[string]any
 	for _, n := range names {
-		raw, _ := json.Marshal(map[string]any{"handler": "careq_test_nop", "name": n})
-		h.HandlersRaw = append(h.HandlersRaw, raw)
+		hs = append(hs, map[string]any{"handler": "careq_test_nop", "name": n})
 	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	if err := h.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return provisionedOf(t, hs)
 }
 
 // provisioned returns a careq_chain of mark handlers with the given
 // names; a name ending in ! fails.
 func provisioned(t testing.TB, names ...string) *Handler {
 	t.Helper()
-	h := new(Handler)
+	var hs []map[string]any
 	for _, n := range names {
-		raw, _ := json.Marshal(map[string]any{"handler": "careq_test_mark", "name": strings.TrimSuffix(n, "!"), "fail": strings.HasSuffix(n, "!")})
+		hs = append(hs, map[string]any{"handler": "careq_test_mark", "name": strings.TrimSuffix(n, "!"), "fail": strings.HasSuffix(n, "!")})
+	}
+	return provisionedOf(t, hs)
+}
+
+// provisionedOf returns a provisioned careq_chain of handlers (their JSON).
+func provisionedOf(t testing.TB, handlers []map[string]any) *Handler {
+	t.Helper()
+	h := new(Handler)
+	for _, m := range handlers {
+		raw, _ := json.Marshal(m)
 		h.HandlersRaw = append(h.HandlersRaw, raw)
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})

@@ -75,7 +75,6 @@ type job struct {
 
 // run runs the frame's chain on the worker and records how it ended.
 func (f *frame) run() {
-	f.ended, f.panicked = false, false
 	defer func() {
 		if f.ended {
 			return
@@ -99,7 +98,7 @@ func serveOnWorker(f *frame, w http.ResponseWriter, r *http.Request) error {
 	if ended {
 		workers.Put(wk) // a worker whose goroutine has ended is not
 	}
-	f.w, f.r, f.err, f.rec = nil, nil, nil, nil
+	f.job = job{done: f.done} // nothing of this request stays for the next
 	switch {
 	case panicked:
 		panic(rec)
